@@ -1,0 +1,5 @@
+"""Entry point of `python -m scpaper`."""
+
+from scpaper.cli import main
+
+raise SystemExit(main())

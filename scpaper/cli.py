@@ -1,0 +1,57 @@
+"""Command line: `python -m scpaper run|render|download ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scpaper import runtime
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser of the three sub-commands."""
+    parser = argparse.ArgumentParser(prog="python -m scpaper", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute chapters with papermill and stage them for the book")
+    run.add_argument("chapters", nargs="*", help="chapter numbers or name prefixes (default: all in _toc.yml)")
+    run.add_argument("--scale", default="default", help="smoke, default or full (default: default)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--refresh", action="store_true", help="recompute every cached step")
+    render = sub.add_parser("render", help="build the HTML book, from results/<scale>/ when --scale is given")
+    render.add_argument("--scale", default=None, help="stage results/<scale>/*.ipynb first (e.g. full)")
+    down = sub.add_parser("download", help="fetch the full data sets and check their sha256")
+    down.add_argument("--dest", type=Path, required=True, help="folder to fill; then set SCPAPER_DATA to it")
+    down.add_argument("--only", default=None, help="comma-separated groups: mnist, natural_images, cifar10")
+    down.add_argument("--base-url", default=None, help="a mirror holding the files under their registry names")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; errors are printed as one line and give exit status 1."""
+    args = _parser().parse_args(argv)
+    from scpaper import chapters
+    from scpaper.data import DataError
+
+    try:
+        if args.command == "run":
+            for record in chapters.run(args.chapters, args.scale, args.device, args.seed, args.refresh):
+                print(f"{record['chapter']}: {record['wall_time_s']} s at scale {args.scale} on {record['device']}")
+        elif args.command == "render":
+            chapters.render(args.scale)
+        else:
+            from scpaper.download import GROUPS, download
+
+            groups = tuple(args.only.split(",")) if args.only else GROUPS
+            for path in download(args.dest, groups, args.base_url):
+                print(f"fetched {path}")
+            print(f"data in {args.dest}: set SCPAPER_DATA={args.dest}")
+    except (ValueError, RuntimeError, DataError, OSError) as err:
+        print(f"scpaper: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Supervised training of a classifier on tensors held in memory, and its accuracy."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Schedule = Callable[[int, int], float]
+
+
+def cosine(step: int, total: int) -> float:
+    """Cosine decay of the learning-rate factor from 1 to 0 over total steps."""
+    return 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
+
+
+def constant(step: int, total: int) -> float:
+    """A constant learning-rate factor of 1."""
+    return 1.0
+
+
+def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
+        momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 5e-4, schedule: Schedule = cosine,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None, prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        device: torch.device | str = "cpu", seed: int = 0, progress: bool = True) -> list[float]:
+    """Train model with SGD and cross-entropy; return the mean training loss of each epoch.
+
+    X and y stay where they are; each batch is moved to device, passed through prepare (e.g. uint8 →
+    normalised float) and augment (training only), and the learning rate follows lr·schedule(step, total)
+    per step. On CUDA the forward pass runs under bf16 autocast.
+    """
+    if epochs <= 0 or batch_size <= 0 or lr <= 0:
+        raise ValueError(f"epochs, batch_size and lr must be positive, got {epochs}, {batch_size}, {lr}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must be non-empty and of equal length, got {len(X)} and {len(y)}")
+    device = torch.device(device)
+    model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(len(X) / batch_size)
+    total = epochs * steps_per_epoch
+    gen = torch.Generator().manual_seed(seed)
+    losses, step = [], 0
+    bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
+    for _ in range(epochs):
+        order = torch.randperm(len(X), generator=gen)
+        running = 0.0
+        for i in range(steps_per_epoch):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+            xb = prepare(xb) if prepare else xb
+            xb = augment(xb) if augment else xb
+            for group in opt.param_groups:
+                group["lr"] = lr * schedule(step, total)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach())
+            step += 1
+            bar.update()
+        losses.append(running / steps_per_epoch)
+    bar.close()
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024, prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+            device: torch.device | str = "cpu") -> torch.Tensor:
+    """Predicted class of every row of X, as an int64 tensor on the CPU."""
+    device = torch.device(device)
+    model.to(device).eval()
+    out = []
+    for i in range(0, len(X), batch_size):
+        xb = X[i:i + batch_size].to(device)
+        xb = prepare(xb) if prepare else xb
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(model(xb).argmax(1).cpu())
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, **kwargs) -> float:
+    """Share of rows of X whose predicted class equals y (keyword arguments go to predict)."""
+    return float((predict(model, X, **kwargs) == y.cpu()).float().mean())
