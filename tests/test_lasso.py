@@ -1,0 +1,228 @@
+"""The lasso solver against closed forms, sklearn, scipy, its own certificate and finite differences."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+from sklearn.decomposition import sparse_encode
+from sklearn.linear_model import Lasso
+
+from scpaper import lasso, thresholds
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _random_dictionary(dim: int, n: int, seed: int) -> torch.Tensor:
+    D = torch.randn(dim, n, generator=_gen(seed), dtype=torch.float64)
+    return D / D.norm(dim=0)
+
+
+def _coherent_dictionary(dim: int, n: int, seed: int, spread: float = 0.25) -> torch.Tensor:
+    """Unit atoms scattered around one direction: mutual coherence about 0.95."""
+    D = torch.randn(dim, 1, generator=_gen(seed), dtype=torch.float64) + spread * torch.randn(dim, n, generator=_gen(seed + 1), dtype=torch.float64)
+    return D / D.norm(dim=0)
+
+
+def _objective(D: np.ndarray, x: np.ndarray, a: np.ndarray, lam: float) -> float:
+    return 0.5 * np.sum((x - D @ a) ** 2) + lam * np.abs(a).sum()
+
+
+def _scipy_lasso(D: np.ndarray, x: np.ndarray, lam: float, nonneg: bool) -> np.ndarray:
+    """L-BFGS-B on the smooth bound-constrained form: a ≥ 0, or a = p − q with p, q ≥ 0."""
+    B = D if nonneg else np.hstack([D, -D])
+
+    def f(z):
+        r = B @ z - x
+        return 0.5 * r @ r + lam * z.sum(), B.T @ r + lam
+
+    z = minimize(f, np.zeros(B.shape[1]), jac=True, method="L-BFGS-B", bounds=[(0, None)] * B.shape[1],
+                 options={"ftol": 1e-16, "gtol": 1e-12, "maxiter": 50_000, "maxcor": 50}).x
+    return z if nonneg else z[: D.shape[1]] - z[D.shape[1]:]
+
+
+def test_coherent_fixture_is_coherent():
+    G = _coherent_dictionary(20, 40, 0).T @ _coherent_dictionary(20, 40, 0)
+    assert (G - torch.eye(40)).abs().max() > 0.95
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_orthonormal_dictionary_gives_the_thresholds(nonneg):
+    Q = torch.linalg.qr(torch.randn(12, 12, generator=_gen(0), dtype=torch.float64))[0]
+    X = 2 * torch.randn(9, 12, generator=_gen(1), dtype=torch.float64)
+    lam = torch.linspace(0.0, 2.0, 12, dtype=torch.float64)
+    res = lasso.solve(Q, X, lam, nonneg=nonneg)
+    shrink = thresholds.soft_nonneg if nonneg else thresholds.soft
+    assert torch.allclose(res.codes, shrink(X @ Q, lam), atol=1e-12)
+    assert res.certified.all() and res.unique.all()
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("lam", [0.02, 0.3, 2.0])
+def test_agrees_with_sklearn_lasso_on_random_dictionary(nonneg, lam):
+    D = _random_dictionary(30, 60, 2)
+    X = torch.randn(8, 30, generator=_gen(3), dtype=torch.float64)
+    res = lasso.solve(D, X, lam, nonneg=nonneg)
+    ref = np.stack([Lasso(alpha=lam / 30, fit_intercept=False, positive=nonneg, tol=1e-14, max_iter=200_000)
+                    .fit(D.numpy(), x).coef_ for x in X.numpy()])  # sklearn divides the squared error by dim
+    assert np.abs(res.codes.numpy() - ref).max() < 1e-7
+    assert res.certified.all() and res.kkt.max() < 1e-12
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_agrees_with_sklearn_sparse_encode_and_scipy_on_coherent_dictionary(nonneg):
+    D = _coherent_dictionary(20, 40, 4)
+    X = torch.randn(6, 20, generator=_gen(5), dtype=torch.float64) + 2 * D[:, :6].T
+    lam = 0.05
+    res = lasso.solve(D, X, lam, nonneg=nonneg)
+    assert res.certified.all() and res.unique.all()
+    sk = sparse_encode(X.numpy(), D.T.numpy(), algorithm="lasso_cd", alpha=lam, positive=nonneg, max_iter=100_000)
+    for x, a, b in zip(X.numpy(), res.codes.numpy(), sk):
+        sp = _scipy_lasso(D.numpy(), x, lam, nonneg)
+        best = min(_objective(D.numpy(), x, b, lam), _objective(D.numpy(), x, sp, lam))
+        assert _objective(D.numpy(), x, a, lam) <= best + 1e-10
+        assert np.abs(a - sp).max() < 1e-3 and np.abs(a - b).max() < 1e-3
+    assert lasso.certify(D, X, torch.from_numpy(sk), lam, nonneg=nonneg).certified.all()  # an outside solver's codes pass
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_large_lambda_gives_zero_codes(nonneg):
+    D = _random_dictionary(10, 25, 6)
+    X = torch.randn(5, 10, generator=_gen(7), dtype=torch.float64)
+    corr = X @ D
+    lam_max = (corr.clamp(min=0) if nonneg else corr.abs()).max().item()
+    assert (lasso.solve(D, X, lam_max, nonneg=nonneg).codes == 0).all()
+    assert (lasso.solve(D, X, 0.999 * lam_max, nonneg=nonneg).codes != 0).any()
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_gradient_is_the_active_jacobian(nonneg):
+    D = _coherent_dictionary(15, 30, 8)
+    x = torch.randn(15, generator=_gen(9), dtype=torch.float64) + 3 * D[:, 0]
+    lam = 0.1
+    code = lasso.solve(D, x[None], lam, nonneg=nonneg).codes[0]
+    assert (code != 0).sum() >= 2
+    J = lasso.active_jacobian(D, code)
+    eps = 1e-6
+    for v in torch.randn(3, 15, generator=_gen(10), dtype=torch.float64):
+        up, down = lasso.solve(D, torch.stack([x + eps * v, x - eps * v]), lam, nonneg=nonneg).codes
+        assert torch.allclose((up - down) / (2 * eps), J @ v, atol=1e-6)
+    assert (J[code == 0] == 0).all()
+
+
+def test_active_jacobian_refuses_a_rank_deficient_support():
+    D = _random_dictionary(5, 4, 11)
+    D = torch.cat([D, D[:, :1]], dim=1)
+    with pytest.raises(ValueError, match=r"^the active dictionary D₊ is rank-deficient"):
+        lasso.active_jacobian(D, torch.tensor([1.0, 0, 0, 0, 1.0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_duplicate_and_antipodal_atoms_are_flagged_not_unique(nonneg):
+    base = _random_dictionary(8, 10, 12)
+    D = torch.cat([base, base[:, :1], -base[:, 1:2]], dim=1)  # atom 10 duplicates 0, atom 11 is antipodal to 1
+    X = torch.stack([3 * base[:, 0] + 0.1 * base[:, 2], -3 * base[:, 1] + 0.1 * base[:, 3], 3 * base[:, 4]])
+    res = lasso.solve(D, X, 0.2, nonneg=nonneg)
+    assert res.certified.all()
+    uses = [0, 11 if nonneg else 1, 4]  # with a ≥ 0, -3·d₁ can only come from the antipodal atom
+    assert [(res.codes[i, j] != 0).item() or (res.codes[i, 10 if j == 0 else 1] != 0).item() for i, j in enumerate(uses)] == [True] * 3
+    assert res.unique.tolist() == [False, nonneg, True]  # antipodal pairs only tie when signs are free
+
+
+def test_rank_deficient_regime_swaps_atoms_and_still_certifies():
+    D = _random_dictionary(6, 20, 13)
+    X = torch.randn(10, 6, generator=_gen(14), dtype=torch.float64)
+    res = lasso.solve(D, X, 1e-3)
+    assert res.certified.all()
+    assert ((res.codes != 0).sum(1) <= 6).all()
+    for x, a in zip(X.numpy(), res.codes.numpy()):
+        sp = _scipy_lasso(D.numpy(), x, 1e-3, False)
+        assert _objective(D.numpy(), x, a, 1e-3) <= _objective(D.numpy(), x, sp, 1e-3) + 1e-10
+
+
+def test_certificate_rejects_perturbed_codes_and_kkt_measures_them():
+    D = _coherent_dictionary(20, 40, 15)
+    X = torch.randn(4, 20, generator=_gen(16), dtype=torch.float64)
+    res = lasso.solve(D, X, 0.1, nonneg=True)
+    bumped = res.codes.clone()
+    bumped[0, bumped[0].argmax()] *= 1.01
+    bumped[1, (bumped[1] == 0).nonzero()[0, 0]] = 1e-3
+    bumped[2, bumped[2].argmax()] *= -1
+    cert = lasso.certify(D, X, bumped, 0.1, nonneg=True)
+    assert cert.certified.tolist() == [False, False, False, True]
+    kkt = lasso.kkt_residual(D, X, bumped, 0.1, nonneg=True)
+    assert torch.equal(kkt, cert.kkt) and (kkt[:2] > 1e-5).all() and kkt[2] == float("inf") and kkt[3] < 1e-12
+
+
+def test_warm_start_per_sample():
+    D = _coherent_dictionary(20, 40, 17)
+    X = torch.randn(6, 20, generator=_gen(18), dtype=torch.float64)
+    cold = lasso.solve(D, X, 0.1)
+    again = lasso.solve(D, X, 0.1, init=cold.codes)
+    assert torch.allclose(again.codes, cold.codes, atol=1e-12) and (again.iterations <= 2).all()
+    from_other_lambda = lasso.solve(D, X, 0.1, init=lasso.solve(D, X, 0.3).codes)
+    assert torch.allclose(from_other_lambda.codes, cold.codes, atol=1e-10) and from_other_lambda.certified.all()
+
+
+def test_float32_batch_of_one_and_fista():
+    D = _coherent_dictionary(20, 40, 19)
+    X = torch.randn(5, 20, generator=_gen(20), dtype=torch.float64)
+    exact = lasso.solve(D, X, 0.2, nonneg=True)
+    single = lasso.solve(D.float(), X[:1].float(), 0.2, nonneg=True)
+    assert single.codes.dtype == torch.float32 and single.certified.all()
+    assert torch.allclose(single.codes.double(), exact.codes[:1], atol=1e-5)
+    fista = lasso.solve(D, X, 0.2, nonneg=True, exact=False, tol=1e-9, max_iter=100_000)
+    assert (fista.kkt < 1e-9).all() and torch.allclose(fista.codes, exact.codes, atol=1e-6)
+    short = lasso.solve(D, X, 0.2, nonneg=True, exact=False, max_iter=10)
+    assert (short.iterations == 10).all() and not short.certified.all()
+
+
+def test_chunks_and_memory_splits_give_the_same_codes(monkeypatch):
+    D = _coherent_dictionary(20, 40, 21)
+    X = torch.randn(23, 20, generator=_gen(22), dtype=torch.float64)
+    whole = lasso.solve(D, X, 0.05)
+    monkeypatch.setattr(lasso, "CHUNK", 5)
+    monkeypatch.setattr(lasso, "MEMORY", 8 * 4 * 16 * 3)  # blocks of at most 3 rows of width 4
+    split = lasso.solve(D, X, 0.05, progress=True)
+    assert torch.allclose(split.codes, whole.codes, atol=1e-12) and split.certified.all()
+
+
+def test_sparse_and_dense_gram_products_agree():
+    G = lasso._gram(_random_dictionary(6, 9, 23))
+    idx = torch.tensor([[3, 0, 9], [9, 9, 9], [8, 1, 2]])
+    coef = torch.tensor([[1.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.25, 3.0]], dtype=torch.float64)
+    assert torch.allclose(lasso._sparse_times_gram(idx, coef, G), lasso._dense_times_gram(idx, coef, G), atol=1e-14)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    D = _coherent_dictionary(20, 40, 24)
+    X = torch.randn(50, 20, generator=_gen(25), dtype=torch.float64)
+    cpu = lasso.solve(D, X, 0.1, nonneg=True)
+    gpu = lasso.solve(D.cuda(), X.cuda(), 0.1, nonneg=True)
+    assert gpu.certified.all() and torch.allclose(gpu.codes.cpu(), cpu.codes, atol=1e-10)
+
+
+def test_bad_inputs_are_one_line_errors():
+    D = _random_dictionary(4, 6, 26)
+    X = torch.randn(3, 4, dtype=torch.float64)
+    cases = [
+        ((D, X, -1.0), r"^lam must be non-negative, got min -1$"),
+        ((D, X, torch.ones(5)), r"^lam must be a float or have one entry per atom \(6\), got shape \(5,\)$"),
+        ((D, torch.randn(3, 5), 0.1), r"^shape mismatch: X has dim 5 but D has dim 4$"),
+        ((D, X[:0], 0.1), r"^empty batch: X has no rows$"),
+        ((D.masked_fill(D > 0.5, float("nan")), X, 0.1), r"^D contains NaN or inf$"),
+        ((D, X.masked_fill(X > 0.5, float("inf")), 0.1), r"^X contains NaN or inf$"),
+        ((torch.cat([D, torch.zeros(4, 1)], 1), X, 0.1), r"^atom 6 of D has zero norm$"),
+        ((D, X[0], 0.1), r"^D must be \(dim, n_atoms\) and X \(batch, dim\), got shapes \(4, 6\) and \(4,\)$"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=message):
+            lasso.solve(*args)
+    with pytest.raises(ValueError, match=r"^init must have shape \(3, 6\), got \(3, 5\)$"):
+        lasso.solve(D, X, 0.1, init=torch.zeros(3, 5))
+    with pytest.raises(ValueError, match=r"^init must be non-negative when nonneg=True$"):
+        lasso.solve(D, X, 0.1, nonneg=True, init=-torch.ones(3, 6))
+    with pytest.raises(ValueError, match=r"^codes must have shape \(3, 6\), got \(6,\)$"):
+        lasso.kkt_residual(D, X, torch.zeros(6), 0.1)
