@@ -7,6 +7,7 @@ Every layer codes each sliding-window patch p of its input with a dictionary Φ 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
@@ -155,6 +156,7 @@ def twin_gap(model: SCNet, X: torch.Tensor, batch_size: int = 1000) -> dict[str,
     return {"max_logit_diff": diff, "agreement": agree / len(X)}
 
 
+@functools.lru_cache(maxsize=4)
 def mnist_split(n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """MNIST as (N, 1, 28, 28) float32: n_train training and n_val validation images from the training set, n_test test images."""
     X, y = load_mnist("train")
