@@ -56,7 +56,7 @@ smoke: env
 	$(PY) -m scpaper run --scale smoke
 
 nbval: env
-	$(PY) -m pytest -p no:cacheprovider --nbval-lax results/smoke/*.ipynb
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax $$($(PY) -m scpaper notebooks --scale smoke)
 
 check-html: env
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

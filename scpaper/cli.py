@@ -1,4 +1,4 @@
-"""Command line: `python -m scpaper run|render|download ...`."""
+"""Command line: `python -m scpaper run|render|notebooks|download ...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scpaper import runtime
 
 
 def _parser() -> argparse.ArgumentParser:
-    """The argument parser of the three sub-commands."""
+    """The argument parser of the sub-commands."""
     parser = argparse.ArgumentParser(prog="python -m scpaper", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute chapters with papermill and stage them for the book")
@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--refresh", action="store_true", help="recompute every cached step")
     render = sub.add_parser("render", help="build the HTML book, from results/<scale>/ when --scale is given")
     render.add_argument("--scale", default=None, help="stage results/<scale>/*.ipynb first (e.g. full)")
+    notebooks = sub.add_parser("notebooks", help="print the executed notebook of every chapter in _toc.yml at a scale")
+    notebooks.add_argument("--scale", default="smoke")
     down = sub.add_parser("download", help="fetch the full data sets and check their sha256")
     down.add_argument("--dest", type=Path, required=True, help="folder to fill; then set SCPAPER_DATA to it")
     down.add_argument("--only", default=None, help="comma-separated groups: mnist, natural_images, cifar10")
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             for record in chapters.run(args.chapters, args.scale, args.device, args.seed, args.refresh):
                 print(f"{record['chapter']}: {record['wall_time_s']} s at scale {args.scale} on {record['device']}")
+        elif args.command == "notebooks":
+            runtime.check_scale(args.scale)
+            print(" ".join(str(runtime.paths().results / args.scale / f"{c.stem}.ipynb") for c in chapters.listed()))
         elif args.command == "render":
             chapters.render(args.scale)
         else:
