@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from tqdm.auto import tqdm
@@ -81,16 +81,21 @@ def _pad(v: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(v, (0, 1))
 
 
-def _support(mask: torch.Tensor, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Active atoms of each row first, padded with index n_atoms: (index, valid), both (rows, width)."""
+def _support(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Active atoms of each row first, padded with index n_atoms: (index, valid), both (rows, max support)."""
     rows, n = mask.shape
     k = mask.sum(1)
-    width = max(int(k.max()), 1) if width is None else width
-    order = torch.sort(mask.to(torch.int8), dim=1, descending=True, stable=True).indices
-    if width > n:
-        order = torch.nn.functional.pad(order, (0, width - n))
-    valid = torch.arange(width, device=mask.device) < k[:, None]
-    return torch.where(valid, order[:, :width], n), valid
+    width = max(int(k.max()), 1)
+    r, col = mask.nonzero(as_tuple=True)
+    idx = torch.full((rows, width), n, dtype=torch.long, device=mask.device)
+    idx[r, torch.arange(len(r), device=mask.device) - (k.cumsum(0) - k)[r]] = col
+    return idx, torch.arange(width, device=mask.device) < k[:, None]
+
+
+def _solve_factored(L: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """z with L Lᵀ z = rhs for batched lower factors L (rows × width × width) and rhs (rows × width)."""
+    y = torch.linalg.solve_triangular(L, rhs[..., None], upper=False)
+    return torch.linalg.solve_triangular(L.mT, y, upper=True)[..., 0]
 
 
 def _cholesky(G: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,7 +193,7 @@ def _certify(G: torch.Tensor, c: torch.Tensor, lam_p: torch.Tensor, a: torch.Ten
         L, full = _cholesky(G, idx, valid)
         r = _pad(a[rows]).gather(1, idx)
         rhs = c[rows].gather(1, idx) - lam_p[idx] * torch.sign(r)
-        r_hat = torch.cholesky_solve(rhs[..., None], L)[..., 0]
+        r_hat = _solve_factored(L, rhs)
         err = (r - r_hat).norm(dim=1) / r.norm(dim=1).clamp(min=torch.finfo(r.dtype).tiny)
         active_ok[rows] = full & (err < ACTIVE_TOL)
         wider = (at_threshold[rows] != active[rows]).any(1)
@@ -244,50 +249,52 @@ def _fista(G: torch.Tensor, C: torch.Tensor, lam: torch.Tensor, nonneg: bool, a0
 
 
 @dataclass
-class _Supports:
-    """Active-set state of a block of rows: padded supports, signs, coefficients, Cholesky factors of G₊."""
+class _Block:
+    """Per-row state of the active-set method: padded supports, signs, codes, Cholesky factors of G₊."""
 
+    c: torch.Tensor  # (rows, n_atoms + 1) Dᵀx, padded
+    scale: torch.Tensor  # (rows,) max(1, ‖Dᵀx‖∞)
     idx: torch.Tensor  # (rows, width) atom indices, n_atoms on padding
     valid: torch.Tensor  # (rows, width)
     coef: torch.Tensor  # (rows, width) float64, 0 on padding
     sign: torch.Tensor  # (rows, width) float64 in {-1, 0, 1}
     L: torch.Tensor  # (rows, width, width) lower Cholesky factor of G₊, identity on padding
+    stationary: torch.Tensor  # (rows,) the codes minimise the objective on their support and signs
+    single: torch.Tensor  # (rows,) add one atom per step (after two added at once could not both move)
 
     @classmethod
-    def of(cls, G: torch.Tensor, a: torch.Tensor) -> tuple[_Supports, torch.Tensor]:
-        """Supports of dense codes a and which rows have a full-rank support."""
+    def start(cls, G: torch.Tensor, c: torch.Tensor, a: torch.Tensor) -> _Block:
+        """State at codes a; rows whose support is rank-deficient start from zero instead."""
+        a = torch.where(_cholesky(G, *_support(a != 0))[1][:, None], a, 0.0)
         idx, valid = _support(a != 0)
         coef = _pad(a).gather(1, idx)
-        L, full = _cholesky(G, idx, valid)
-        return cls(idx, valid, coef, torch.sign(coef), L), full
+        return cls(c, c.abs().amax(1).clamp(min=1), idx, valid,
+                   coef, torch.sign(coef), _cholesky(G, idx, valid)[0], ~valid.any(1),
+                   torch.zeros(len(a), dtype=torch.bool, device=a.device))
 
-    def take(self, rows: torch.Tensor) -> _Supports:
+    def take(self, keep: torch.Tensor) -> _Block:
         """The state of some rows only."""
-        return _Supports(self.idx[rows], self.valid[rows], self.coef[rows], self.sign[rows], self.L[rows])
+        return _Block(*(getattr(self, f.name)[keep] for f in fields(self)))
 
-    def put(self, rows: torch.Tensor, other: _Supports) -> None:
-        """Overwrite some rows with another state of the same width."""
-        for name in ("idx", "valid", "coef", "sign", "L"):
-            getattr(self, name)[rows] = getattr(other, name)
-
-    def widen(self, n: int) -> None:
-        """Double the padded width."""
-        w = self.idx.shape[1]
-        self.idx = torch.nn.functional.pad(self.idx, (0, w), value=n)
-        self.valid = torch.nn.functional.pad(self.valid, (0, w))
-        self.coef = torch.nn.functional.pad(self.coef, (0, w))
-        self.sign = torch.nn.functional.pad(self.sign, (0, w))
-        L = torch.eye(2 * w, dtype=self.L.dtype, device=self.L.device).repeat(len(self.idx), 1, 1)
-        L[:, :w, :w] = self.L
+    def resize(self, width: int, n: int) -> None:
+        """Pad or cut the supports to a width (cutting only padding)."""
+        w = min(width, self.idx.shape[1])
+        grow = width - w
+        self.idx = torch.nn.functional.pad(self.idx[:, :w], (0, grow), value=n)
+        self.valid = torch.nn.functional.pad(self.valid[:, :w], (0, grow))
+        self.coef = torch.nn.functional.pad(self.coef[:, :w], (0, grow))
+        self.sign = torch.nn.functional.pad(self.sign[:, :w], (0, grow))
+        L = torch.eye(width, dtype=self.L.dtype, device=self.L.device).repeat(len(self.idx), 1, 1)
+        L[:, :w, :w] = self.L[:, :w, :w]
         self.L = L
 
-    def dense(self, n: int) -> torch.Tensor:
-        """Codes as dense rows (rows × n)."""
-        out = torch.zeros(len(self.idx), n + 1, dtype=self.coef.dtype, device=self.coef.device)
-        return out.scatter_(1, self.idx, self.coef)[:, :n]
+    def dense(self, n: int, rows: torch.Tensor) -> torch.Tensor:
+        """Codes of some rows as dense rows (rows × n)."""
+        out = torch.zeros(len(rows), n + 1, dtype=self.coef.dtype, device=self.coef.device)
+        return out.scatter_(1, self.idx[rows], self.coef[rows])[:, :n]
 
 
-def _refactor(G: torch.Tensor, st: _Supports, rows: torch.Tensor, keep: torch.Tensor) -> None:
+def _refactor(G: torch.Tensor, st: _Block, rows: torch.Tensor, keep: torch.Tensor) -> None:
     """Keep only the `keep` atoms of some rows (moved to the front) and refactor their Cholesky factors."""
     order = torch.sort(keep.to(torch.int8), dim=1, descending=True, stable=True).indices
     valid = torch.arange(keep.shape[1], device=keep.device) < keep.sum(1, keepdim=True)
@@ -298,12 +305,15 @@ def _refactor(G: torch.Tensor, st: _Supports, rows: torch.Tensor, keep: torch.Te
     st.L[rows] = _cholesky(G, st.idx[rows], valid)[0]
 
 
-def _append(G: torch.Tensor, st: _Supports, s: torch.Tensor, atom: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add one atom of sign theta to the supports of rows s; return masks over s: appended, and stuck."""
+def _append(G: torch.Tensor, st: _Block, s: torch.Tensor, atom: torch.Tensor, theta: torch.Tensor,
+            swap: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add one atom of sign theta to the supports of rows s; return masks over s: appended, and stuck.
+
+    An atom in the span of the support is swapped in (swap=True, rows at a stationary point) or skipped."""
     n = G.shape[0] - 1
     k = st.valid[s].sum(1)
     if int(k.max()) == st.idx.shape[1]:
-        st.widen(n)
+        st.resize(st.idx.shape[1] + max(8, st.idx.shape[1] // 2), n)
     col = G[st.idx[s], atom[:, None]]
     l = torch.linalg.solve_triangular(st.L[s], col[..., None], upper=False)[..., 0]
     gii = G[atom, atom]
@@ -317,11 +327,12 @@ def _append(G: torch.Tensor, st: _Supports, s: torch.Tensor, atom: torch.Tensor,
     st.coef[r, kr] = 0.0
     st.sign[r, kr] = theta[indep]
     stuck = torch.zeros_like(indep)
-    stuck[~indep] = _swap(G, st, s[~indep], atom[~indep], theta[~indep], l[~indep])
+    if swap:
+        stuck[~indep] = _swap(G, st, s[~indep], atom[~indep], theta[~indep], l[~indep])
     return indep, stuck
 
 
-def _swap(G: torch.Tensor, st: _Supports, p: torch.Tensor, atom: torch.Tensor, theta: torch.Tensor,
+def _swap(G: torch.Tensor, st: _Block, p: torch.Tensor, atom: torch.Tensor, theta: torch.Tensor,
           l: torch.Tensor) -> torch.Tensor:
     """Bring an atom dᵢ = D₊w lying in span(D₊) into rows p's supports along the direction that keeps Da
     fixed and lowers Σλ|a|, until an old atom reaches zero and leaves; return rows where none can leave."""
@@ -341,62 +352,110 @@ def _swap(G: torch.Tensor, st: _Supports, p: torch.Tensor, atom: torch.Tensor, t
     return ~ok
 
 
-def _exact(G: torch.Tensor, c: torch.Tensor, lam_p: torch.Tensor, nonneg: bool, a0: torch.Tensor, max_iter: int,
-           bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
-    """Active-set lasso codes (float64) and steps per row, starting from a0; splits blocks too wide for MEMORY."""
+@dataclass(frozen=True)
+class _Problem:
+    """What every row shares: Gram matrix (float64 and float32 copies, padded), λ per atom (padded), sign constraint."""
+
+    G: torch.Tensor
+    G32: torch.Tensor
+    lam: torch.Tensor
+    nonneg: bool
+
+    @classmethod
+    def of(cls, G: torch.Tensor, lam_p: torch.Tensor, nonneg: bool) -> _Problem:
+        """The shared data of a padded problem."""
+        return cls(G, G.float(), lam_p, nonneg)
+
+    def top_two(self, g: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The two most violating atoms outside the supports idx: violations, atoms and signs (rows × 2)."""
+        lam = self.lam.to(g.dtype)
+        best, atoms = _violation(g, lam, self.nonneg).scatter_(1, idx, -math.inf).topk(min(2, g.shape[1]), dim=1)
+        theta = torch.ones_like(best) if self.nonneg else torch.sign(g.gather(1, atoms))
+        return best.double(), atoms, theta.double()
+
+
+def _next_atoms(pb: _Problem, st: _Block) -> tuple[torch.Tensor, ...]:
+    """Stationary rows; for each, the two most violating atoms (rows × 2), their violations and signs.
+
+    Correlations are computed in float32 first; rows whose best violation lies within float32's error
+    bound are redone in float64, so that an atom joins only when it truly violates."""
+    s = st.stationary.nonzero()[:, 0]
+    c, idx, coef = st.c[s], st.idx[s], st.coef[s]
+    best, atoms, theta = pb.top_two(c.float() - _times_gram(idx, coef.float(), pb.G32), idx)
+    size = st.scale[s] + pb.lam.max() + coef.abs().sum(1) * pb.G.diagonal().max()
+    slack = 2.0**-24 * (idx.shape[1] + 4) * size
+    best[:, 1:] = torch.where(best[:, 1:] > slack[:, None], best[:, 1:], -math.inf)
+    unsure = (best[:, 0] <= slack).nonzero()[:, 0]
+    if len(unsure):
+        g = c[unsure] - _times_gram(idx[unsure], coef[unsure], pb.G)
+        best[unsure], atoms[unsure], theta[unsure] = pb.top_two(g, idx[unsure])
+    return s, atoms, best, theta
+
+
+def _exact(pb: _Problem, st: _Block, max_iter: int, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Active-set lasso codes (float64) and steps per row of a block; splits blocks too wide for MEMORY."""
+    G, lam_p = pb.G, pb.lam
     n = G.shape[0] - 1
-    st, full = _Supports.of(G, a0)
-    bad = (~full).nonzero()[:, 0]
-    _refactor(G, st, bad, torch.zeros_like(st.valid[bad]))
-    out = torch.zeros_like(a0)
-    iters = torch.zeros(len(a0), dtype=torch.long, device=a0.device)
-    rows = torch.arange(len(a0), device=a0.device)
-    stationary = ~st.valid.any(1)
-    add_tol = ADD_TOL * c.abs().amax(1).clamp(min=1)
+    out = torch.zeros(len(st.c), n, dtype=torch.float64, device=G.device)
+    iters = torch.zeros(len(st.c), dtype=torch.long, device=G.device)
+    local = torch.arange(len(st.c), device=G.device)  # position of each row of st in out
+    done = torch.zeros(len(st.c), dtype=torch.bool, device=G.device)  # finished rows not yet dropped from st
     for it in range(max_iter):
-        if len(rows) == 0:
+        if len(local) == 0:
             break
-        if len(rows) > 1 and len(rows) * st.idx.shape[1] ** 2 * 8 > MEMORY:
-            a_now = st.dense(n)
-            for half in torch.arange(len(rows), device=rows.device).tensor_split(2):
-                out[rows[half]], more = _exact(G, c[rows[half]], lam_p, nonneg, a_now[half], max_iter - it, bar)
-                iters[rows[half]] += more
+        if len(local) > 1 and len(local) * st.idx.shape[1] ** 2 * 8 > MEMORY:
+            live = (~done).nonzero()[:, 0]
+            a_now = st.dense(n, live)
+            for half in live.tensor_split(2):
+                sub = _Block.start(G, st.c[half], a_now[half])
+                out[local[half]], more = _exact(pb, sub, max_iter - it, bar)
+                iters[local[half]] += more
             return out, iters
-        iters[rows] += 1
-        finished = torch.zeros_like(stationary)
-        added = torch.zeros_like(stationary)
-        s = stationary.nonzero()[:, 0]
-        if len(s):
-            g = c[rows[s]] - _times_gram(st.idx[s], st.coef[s], G)
-            best, atom = _violation(g, lam_p, nonneg).scatter_(1, st.idx[s], -math.inf).max(1)
-            optimal = best <= add_tol[rows[s]]
-            finished[s[optimal]] = True
-            s, atom = s[~optimal], atom[~optimal]
+        iters[local[~done]] += 1
+        finished = torch.zeros_like(st.stationary)
+        added = torch.zeros_like(st.stationary)
+        st.stationary &= ~done
+        paired = torch.zeros_like(st.stationary)
+        if st.stationary.any():
+            s, atoms, best, theta = _next_atoms(pb, st)
+            over = best > ADD_TOL * st.scale[s, None]
+            finished[s[~over[:, 0]]] = True
+            s, atoms, over, theta = s[over[:, 0]], atoms[over[:, 0]], over[over[:, 0]], theta[over[:, 0]]
             if len(s):
-                theta = torch.ones_like(best[~optimal]) if nonneg else torch.sign(g[~optimal].gather(1, atom[:, None])[:, 0])
-                appended, stuck = _append(G, st, s, atom, theta)
+                appended, stuck = _append(G, st, s, atoms[:, 0], theta[:, 0])
                 added[s[appended]] = True
                 finished[s[stuck]] = True
-        rhs = c[rows].gather(1, st.idx) - lam_p[st.idx] * st.sign
-        z = torch.cholesky_solve(rhs[..., None], st.L)[..., 0]
+                two = (appended & ~st.single[s] & over[:, -1]).nonzero()[:, 0]
+                if len(two) and atoms.shape[1] == 2:
+                    paired[s[two]] = _append(G, st, s[two], atoms[two, 1], theta[two, 1], swap=False)[0]
+        rhs = st.c.gather(1, st.idx) - lam_p[st.idx] * st.sign
+        z = _solve_factored(st.L, rhs)
         blocked = st.valid & (z * st.sign <= 0)
         diff = st.coef - z
         t_hit = torch.where(blocked, torch.where(diff != 0, st.coef / diff, 0.0), math.inf)
-        t = torch.where(finished, 0.0, t_hit.min(1).values.clamp(max=1))
+        t = torch.where(finished | done, 0.0, t_hit.min(1).values.clamp(max=1))
         st.coef += t[:, None] * (z - st.coef)
-        finished |= added & (t <= 0)  # the new atom cannot move: its violation is rounding noise
-        stationary = t >= 1
-        drop = blocked & (t_hit <= t[:, None]) & (~finished & ~stationary)[:, None]
+        finished |= added & ~paired & (t <= 0)  # the new atom cannot move: its violation is rounding noise
+        st.single |= paired & (t <= 0)  # a pair of new atoms that cannot both move: add one at a time
+        st.stationary = t >= 1
+        drop = blocked & (t_hit <= t[:, None]) & (~finished & ~done & ~st.stationary)[:, None]
         r = drop.any(1).nonzero()[:, 0]
         if len(r):
             _refactor(G, st, r, st.valid[r] & ~drop[r])
         if finished.any():
-            f, keep = finished.nonzero()[:, 0], (~finished).nonzero()[:, 0]
-            out[rows[f]] = st.take(f).dense(n)
-            rows, st, stationary = rows[keep], st.take(keep), stationary[keep]
+            f = finished.nonzero()[:, 0]
+            out[local[f]] = st.dense(n, f)
             bar.update(len(f))
-    out[rows] = st.dense(n)
-    bar.update(len(rows))
+            done |= finished
+        if 8 * done.sum() >= len(done):  # drop finished rows once they are an eighth of the block
+            keep = (~done).nonzero()[:, 0]
+            local, st, done = local[keep], st.take(keep), done[keep]
+            width = 8 * (int(st.valid.sum(1).max()) // 8 + 1) if len(keep) else 0
+            if 0 < width < st.idx.shape[1]:
+                st.resize(width, n)
+    live = ~done
+    out[local[live]] = st.dense(n, live)
+    bar.update(int(live.sum()))
     return out, iters
 
 
@@ -422,13 +481,14 @@ def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, t
     G, lam_p, D64 = _gram(D), _pad(lam_t), D.double()
     step = lipschitz if lipschitz is not None or exact else power_lipschitz(D)
     chunk = CHUNK if D.device.type == "cpu" else 16 * CHUNK
+    pb = _Problem.of(G, lam_p, nonneg)
     parts = []
     with tqdm(total=len(X), disable=not progress, desc="lasso", unit="code") as bar:
         for rows in torch.arange(len(X), device=X.device).split(chunk):
             c = _pad(X[rows].double() @ D64)
             a0 = torch.zeros(len(rows), n, dtype=torch.float64, device=D.device) if a_init is None else a_init[rows]
             if exact:
-                a, it = _exact(G, c, lam_p, nonneg, a0, max_iter, bar)
+                a, it = _exact(pb, _Block.start(G, c, a0), max_iter, bar)
             else:
                 a, it = _fista(G[:-1, :-1].to(dtype), c[:, :-1].to(dtype), lam_t.to(dtype), nonneg, a0.to(dtype), step, tol, max_iter)
                 bar.update(len(rows))
