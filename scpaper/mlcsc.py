@@ -1,0 +1,359 @@
+"""Multi-layer convolutional sparse coding (ML-CSC) of Papyan, Romano & Elad: signals X = D₁Γ₁,
+Γᵢ₋₁ = DᵢΓᵢ with locally sparse Γᵢ; the layered pursuits that estimate them (thresholding = the CNN
+forward pass, ISTA/FISTA unrolled k times, a LASSO per layer); their metrics; and the theorems' conditions.
+
+Signals are 1-D and circular with N positions. A code with m channels is a vector of length N·m indexed
+position·m + channel, so a stripe (all channels of a run of positions) is a contiguous slice. Every
+batched function takes codes as (trials × N·m) tensors and works on any device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from scpaper import coherence, thresholds
+from scpaper.cache import cached
+
+
+def conv_dictionary(filters: torch.Tensor, n_positions: int) -> torch.Tensor:
+    """Dense circulant dictionary (N·c × N·m) of m filters (m × c × n): column p·m+k is filter k placed at p."""
+    if filters.ndim != 3:
+        raise ValueError(f"filters must be (atoms, channels, length), got shape {tuple(filters.shape)}")
+    m, c, n = filters.shape
+    if n > n_positions:
+        raise ValueError(f"filter length {n} exceeds the {n_positions} positions of the signal")
+    eye = torch.eye(n_positions, dtype=filters.dtype, device=filters.device)
+    D = filters.new_zeros(n_positions, c, n_positions, m)
+    for k in range(n):
+        D += torch.roll(eye, k, 0)[:, None, :, None] * filters[:, :, k].T[None, :, None, :]
+    return D.reshape(n_positions * c, n_positions * m)
+
+
+def gaussian_filters(m: int, c: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """m filters of c channels × n taps with i.i.d. Gaussian entries, each scaled to unit ℓ2 norm."""
+    f = torch.randn(m, c, n, generator=gen, dtype=torch.float64)
+    return f / f.flatten(1).norm(dim=1)[:, None, None]
+
+
+def sparse_filters(m: int, c: int, n: int, s: int, gen: torch.Generator, min_gap: int = 1) -> torch.Tensor:
+    """m unit-norm filters of c channels × n taps, each with s non-zeros ±1/√s at random taps whose
+    offsets lie at least min_gap apart."""
+    if not 1 <= s or (s - 1) * min_gap >= n:
+        raise ValueError(f"s={s} taps at least {min_gap} apart do not fit in {n} taps")
+    f = torch.zeros(m, c, n, dtype=torch.float64)
+    slack = n - 1 - (s - 1) * min_gap
+    for k in range(m):
+        spare = torch.sort(torch.randint(0, slack + 1, (s,), generator=gen)).values
+        offsets = spare + min_gap * torch.arange(s)
+        chans = torch.randint(0, c, (s,), generator=gen)
+        signs = torch.randint(0, 2, (s,), generator=gen).double() * 2 - 1
+        f[k, chans, offsets] = signs / math.sqrt(s)
+    return f
+
+
+@cached()
+def low_coherence_filters(m: int, n: int, seed: int = 0, steps: int = 300) -> torch.Tensor:
+    """m single-channel unit-norm filters of n taps whose circulant dictionary has low μ (Adam on a soft max of |G|)."""
+    gen = torch.Generator().manual_seed(seed)
+    f = gaussian_filters(m, 1, n, gen).requires_grad_(True)
+    opt = torch.optim.Adam([f], lr=0.02)
+    for _ in tqdm(range(steps), desc="low-coherence filters", leave=False):
+        D = conv_dictionary(f / f.flatten(1).norm(dim=1)[:, None, None], 2 * n)
+        off = D.T @ D - torch.eye(D.shape[1], dtype=D.dtype)
+        loss = off.abs().pow(16).mean().pow(1 / 16)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    f = f.detach()
+    return f / f.flatten(1).norm(dim=1)[:, None, None]
+
+
+@dataclass(frozen=True)
+class Model:
+    """An L-layer ML-CSC model: dictionaries D₁..D_L (dense), channels m₀..m_L, filter lengths n₁..n_L."""
+
+    dictionaries: tuple[torch.Tensor, ...]
+    channels: tuple[int, ...]
+    lengths: tuple[int, ...]
+    n_positions: int
+
+    @property
+    def depth(self) -> int:
+        """Number of layers L."""
+        return len(self.dictionaries)
+
+    def coherences(self) -> list[float]:
+        """μ(Dᵢ) of every layer's global dictionary."""
+        return [coherence.mutual_coherence(D) for D in self.dictionaries]
+
+    def to(self, device: torch.device | str) -> "Model":
+        """The same model with its dictionaries on device."""
+        return Model(tuple(D.to(device) for D in self.dictionaries), self.channels, self.lengths, self.n_positions)
+
+
+def make_model(n_positions: int, channels: tuple[int, ...], lengths: tuple[int, ...], sparsity: tuple[int, ...],
+               gaps: tuple[int, ...] | None = None, seed: int = 0, max_tries: int = 500) -> Model:
+    """A model whose D₁ has low-coherence filters and whose D₂..D_L have sparse filters (sᵢ taps, gaps apart).
+
+    The sparse filters are redrawn until μ(Dᵢ) ≤ 1/sᵢ (two atoms share at most one tap at any shift) and
+    every column of D₂·…·D_L has exactly ∏sᵢ non-zeros of equal magnitude, so a top-layer atom leaves
+    equal entries that never collide in every layer below.
+    """
+    L = len(lengths)
+    gaps = gaps or (1,) * (L - 1)
+    if len(channels) != L + 1 or len(sparsity) != L - 1 or len(gaps) != L - 1 or channels[0] != 1:
+        raise ValueError("need channels (1, m1, …, mL), lengths (n1, …, nL), sparsity and gaps (layers 2..L)")
+    gen = torch.Generator().manual_seed(seed)
+    dicts = [conv_dictionary(low_coherence_filters(channels[1], lengths[0], seed), n_positions)]
+    for i in range(1, L):
+        s = sparsity[i - 1]
+        for _ in range(max_tries):
+            D = conv_dictionary(sparse_filters(channels[i + 1], channels[i], lengths[i], s, gen, gaps[i - 1]), n_positions)
+            P = D
+            for below in reversed(dicts[1:]):
+                P = below @ P
+            nnz = (P.abs() > 1e-12).sum(0)
+            if coherence.mutual_coherence(D) <= 1 / s + 1e-9 and bool((nnz == math.prod(sparsity[:i])).all()):
+                break
+        else:
+            raise ValueError(f"could not draw layer {i + 1} with μ ≤ 1/s and non-colliding atoms in {max_tries} tries")
+        dicts.append(D)
+    return Model(tuple(dicts), tuple(channels), tuple(lengths), n_positions)
+
+
+def window_sums(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Sums of x (trials × N) over every circular run of width positions (trials × N)."""
+    wrapped = torch.cat([x, x[:, : width - 1]], dim=1)
+    return wrapped.unfold(1, width, 1).sum(-1)
+
+
+def local_l0(codes: torch.Tensor, channels: int, width: int) -> torch.Tensor:
+    """‖Γ‖0,∞ over windows of width positions (all channels): the most non-zeros in any window, per trial."""
+    per_position = (codes != 0).reshape(codes.shape[0], -1, channels).sum(-1).to(codes.dtype)
+    return window_sums(per_position, width).amax(1).round().long()
+
+
+def local_l2(codes: torch.Tensor, channels: int, width: int) -> torch.Tensor:
+    """‖Γ‖2,∞ over windows of width positions: the largest ℓ2 norm of any window, per trial."""
+    per_position = codes.reshape(codes.shape[0], -1, channels).pow(2).sum(-1)
+    return window_sums(per_position, width).amax(1).clamp_min(0).sqrt()
+
+
+def stripe_width(model: Model, layer: int) -> int:
+    """Positions in a stripe of Γ_layer: 2nᵢ − 1, the atoms that overlap one patch of the layer below."""
+    return 2 * model.lengths[layer - 1] - 1
+
+
+def footprints(model: Model) -> list[torch.Tensor]:
+    """For every layer l = 1..L, the rows that each top-layer atom touches in Γ_l (N·m_L × count)."""
+    out = []
+    for level in range(1, model.depth + 1):
+        P = torch.eye(model.dictionaries[-1].shape[1], dtype=torch.float64, device=model.dictionaries[0].device)
+        for D in reversed(model.dictionaries[level:]):
+            P = D @ P
+        nz = P.abs().T > 1e-12
+        out.append(nz.nonzero()[:, 1].reshape(P.shape[1], -1))
+    return out
+
+
+def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tuple[int, ...], gen: torch.Generator,
+                    attempts: int = 30) -> torch.Tensor:
+    """Supports of Γ_L (trials × N·m_L, bool) with up to n_nonzeros atoms, kept only while no two atoms'
+    entries collide in any layer below and every layer keeps ‖Γᵢ‖0,∞ ≤ max_local[i−1] (stripe widths 2nᵢ−1).
+    """
+    if len(max_local) != model.depth:
+        raise ValueError(f"max_local needs one bound per layer ({model.depth}), got {len(max_local)}")
+    device = model.dictionaries[0].device
+    foots = [f.to(device) for f in footprints(model)]
+    occupied = [torch.zeros(n_trials, model.n_positions * m, dtype=torch.bool, device=device) for m in model.channels[1:]]
+    counts = [torch.zeros(n_trials, model.n_positions, device=device) for _ in model.channels[1:]]
+    placed = torch.zeros(n_trials, dtype=torch.long, device=device)
+    n_top = model.n_positions * model.channels[-1]
+    for _ in range(attempts * n_nonzeros):
+        active = placed < n_nonzeros
+        if not active.any():
+            break
+        cand = torch.randint(n_top, (n_trials,), generator=gen).to(device)
+        ok, rows, incs = active.clone(), [], []
+        for level in range(model.depth):
+            idx = foots[level][cand]
+            ok &= ~occupied[level].gather(1, idx).any(1)
+            inc = torch.zeros_like(counts[level]).scatter_add_(1, idx // model.channels[level + 1], torch.ones_like(idx, dtype=counts[level].dtype))
+            width = stripe_width(model, level + 1)
+            ok &= window_sums(counts[level] + inc, width).amax(1) <= max_local[level]
+            rows.append(idx)
+            incs.append(inc)
+        for level in range(model.depth):
+            occupied[level][ok] = occupied[level][ok].scatter(1, rows[level][ok], True)
+            counts[level] += incs[level] * ok[:, None]
+        placed += ok
+    return occupied[-1]
+
+
+def sample_signals(model: Model, n_trials: int, n_nonzeros: int, max_local: tuple[int, ...], ratio: float,
+                   noise: float, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Draw [Γ₁, …, Γ_L] with Γᵢ₋₁ = DᵢΓᵢ exactly and Y = D₁Γ₁ + noise·E (E standard Gaussian).
+
+    Γ_L has random signs and magnitudes uniform in [ratio, 1]; the sparse, non-colliding lower
+    dictionaries carry that ratio exactly to every layer (up to the scale ∏1/√sᵢ).
+    """
+    if not 0 < ratio <= 1 or noise < 0:
+        raise ValueError(f"need 0 < ratio ≤ 1 and noise ≥ 0, got ratio={ratio}, noise={noise}")
+    gen = torch.Generator().manual_seed(seed)
+    device = model.dictionaries[0].device
+    support = sample_supports(model, n_trials, n_nonzeros, max_local, gen)
+    mags = ratio + (1 - ratio) * torch.rand(support.shape, generator=gen, dtype=torch.float64)
+    signs = torch.randint(0, 2, support.shape, generator=gen).double() * 2 - 1
+    codes = [(mags * signs).to(device) * support]
+    for D in reversed(model.dictionaries[1:]):
+        codes.insert(0, codes[0] @ D.T)
+    Y = codes[0] @ model.dictionaries[0].T
+    E = torch.randn(Y.shape, generator=gen, dtype=torch.float64).to(device)
+    return codes, Y + noise * E
+
+
+def step_size(D: torch.Tensor) -> float:
+    """1/L with L = ‖D‖₂², the ISTA step that guarantees descent."""
+    return 1.0 / float(torch.linalg.matrix_norm(D, 2)) ** 2
+
+
+def layered_thresholding(model: Model, Y: torch.Tensor, betas: list[float | torch.Tensor]) -> list[torch.Tensor]:
+    """The forward pass Γ̂ᵢ = S_βᵢ(DᵢᵀΓ̂ᵢ₋₁), Γ̂₀ = Y (soft thresholding, signed codes); βᵢ a float or one per trial (T × 1)."""
+    out, x = [], Y
+    for D, beta in zip(model.dictionaries, betas, strict=True):
+        u = x @ D
+        x = thresholds.soft(u, beta) if isinstance(beta, float) else torch.sign(u) * torch.relu(u.abs() - beta.clamp_min(0))
+        out.append(x)
+    return out
+
+
+def ista(D: torch.Tensor, X: torch.Tensor, lam: float, n_iter: int, *, fista: bool = False,
+         init: torch.Tensor | None = None) -> torch.Tensor:
+    """n_iter ISTA (or FISTA) steps on ½‖X − DΓ‖² + λ‖Γ‖₁ from Γ⁰ = init (zero when None)."""
+    if n_iter < 1:
+        raise ValueError(f"n_iter must be at least 1, got {n_iter}")
+    eta = step_size(D)
+    z = torch.zeros(X.shape[0], D.shape[1], dtype=X.dtype, device=X.device) if init is None else init
+    prev, t = z, 1.0
+    for _ in range(n_iter):
+        new = thresholds.soft(z + eta * (X - z @ D.T) @ D, lam * eta)
+        if fista:
+            t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+            z = new + (t - 1) / t_next * (new - prev)
+            t = t_next
+        else:
+            z = new
+        prev = new
+    return prev
+
+
+def layered_ista(model: Model, Y: torch.Tensor, lams: list[float], n_iter: int, *, fista: bool = False,
+                 init: str = "zero") -> list[torch.Tensor]:
+    """Layered ISTA/FISTA: n_iter steps per layer on the LASSO of Γ̂ᵢ₋₁ over Dᵢ.
+
+    init="zero" starts every layer at Γ⁰ = 0 (one step is a scaled forward pass); init="previous" starts
+    layer i at the previous layer's estimate Γ̂ᵢ₋₁ wherever the shapes agree (the Res-CSC initialisation).
+    """
+    if init not in ("zero", "previous"):
+        raise ValueError(f"init must be 'zero' or 'previous', got {init!r}")
+    out, x = [], Y
+    for D, lam in zip(model.dictionaries, lams, strict=True):
+        start = x if init == "previous" and x.shape[1] == D.shape[1] else None
+        x = ista(D, x, lam, n_iter, fista=fista, init=start)
+        out.append(x)
+    return out
+
+
+def layered_bp(model: Model, Y: torch.Tensor, lams: list[float], tol: float = 1e-7) -> tuple[list[torch.Tensor], list[float]]:
+    """Layered basis pursuit: a certified LASSO per layer on the previous estimate; codes and certified fractions."""
+    from scpaper import lasso
+
+    out, certified, x = [], [], Y
+    for D, lam in zip(model.dictionaries, lams, strict=True):
+        res = lasso.solve(D, x, lam, tol=tol)
+        x = res.codes
+        out.append(x)
+        certified.append(float(res.certified_fraction))
+    return out, certified
+
+
+def support_recovery(true: torch.Tensor, est: torch.Tensor, tol: float = 0.0) -> torch.Tensor:
+    """|S ∩ Ŝ| / max(|S|, |Ŝ|) per trial (1 when both are empty); Ŝ counts entries with |value| > tol."""
+    S, Sh = true != 0, est.abs() > tol
+    inter = (S & Sh).sum(1).double()
+    denom = torch.maximum(S.sum(1), Sh.sum(1)).double()
+    return torch.where(denom > 0, inter / denom.clamp_min(1), torch.ones_like(inter))
+
+
+def local_error(model: Model, layer: int, true: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
+    """‖Γ̂ᵢ − Γᵢ‖2,∞ over the layer's stripes, per trial."""
+    return local_l2(est - true, model.channels[layer], stripe_width(model, layer))
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Per trial and layer (trials × L): whether each theorem's condition holds, the β interval and εᵢ."""
+
+    thresholding: torch.Tensor
+    beta_low: torch.Tensor
+    beta_high: torch.Tensor
+    eps: torch.Tensor
+    bp: torch.Tensor
+
+
+def conditions(model: Model, codes: list[torch.Tensor], noise: torch.Tensor, betas: list[float] | None = None) -> Conditions:
+    """Evaluate, per trial, the layered-thresholding theorem (condition and β interval, εᵢ recursion) and the
+    layered-BP condition ‖Γᵢ‖0,∞ < ⅓(1 + 1/μ(Dᵢ)) of Papyan, Romano & Elad, as stated in the slides.
+
+    noise is E = Y − D₁Γ₁; ε₀ = ‖E‖2,∞ over patches of n₁ samples. With betas None the β of each layer is the
+    middle of its interval (the theorem's best case); εᵢ = √‖Γᵢ‖ᴾ0,∞ (εᵢ₋₁ + μᵢ(‖Γᵢ‖0,∞ − 1)|Γᵢmax| + βᵢ)
+    with the patch norm over the next layer's filter length.
+    """
+    mus = model.coherences()
+    eps = local_l2(noise, 1, model.lengths[0])
+    th, lo, hi, es, bp = [], [], [], [], []
+    for i, (code, mu) in enumerate(zip(codes, mus), start=1):
+        m = model.channels[i]
+        k = local_l0(code, m, stripe_width(model, i)).double()
+        mags = code.abs()
+        gmax = mags.amax(1)
+        gmin = torch.where(code != 0, mags, torch.full_like(mags, math.inf)).amin(1)
+        cond = k < 0.5 * (1 + gmin / (mu * gmax)) - eps / (mu * gmax)
+        low = k * mu * gmax + eps
+        high = gmin - (k - 1) * mu * gmax - eps
+        beta = (low + high) / 2 if betas is None else torch.full_like(low, betas[i - 1])
+        th.append(cond & (low < high) & (beta > low) & (beta < high))
+        lo.append(low)
+        hi.append(high)
+        bp.append(k < (1 + 1 / mu) / 3)
+        patch = model.lengths[i] if i < model.depth else stripe_width(model, i)
+        eps = local_l0(code, m, patch).double().sqrt() * (eps + mu * (k - 1) * gmax + beta)
+        es.append(eps)
+    stack = lambda xs: torch.stack(xs, 1)  # noqa: E731
+    return Conditions(stack(th), stack(lo), stack(hi), stack(es), stack(bp))
+
+
+def tune_thresholds(model: Model, Y: torch.Tensor, codes: list[torch.Tensor], grid: torch.Tensor) -> list[float]:
+    """Per layer, greedily, the β on grid that maximises mean support recovery (the best bias a trained net could have)."""
+    betas, x = [], Y
+    for i, D in enumerate(model.dictionaries):
+        u = x @ D
+        scores = torch.stack([support_recovery(codes[i], thresholds.soft(u, float(b))).mean() for b in grid])
+        best = float(grid[int(scores.argmax())])
+        betas.append(best)
+        x = thresholds.soft(u, best)
+    return betas
+
+
+def wilson(successes: torch.Tensor | float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a success rate from n trials (95% by default)."""
+    p = float(successes) / n if n else 0.0
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
