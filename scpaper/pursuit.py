@@ -24,7 +24,7 @@ def gaussian_dictionary(n: int, m: int, seed: int = 0) -> torch.Tensor:
 
 
 def dct_identity(n: int) -> torch.Tensor:
-    """[I, C] with C the orthonormal DCT-II basis of length n: μ = √(2/n) for even n."""
+    """[I, C] with C the orthonormal DCT-II basis of length n: μ = max |Cᵢⱼ| ≤ √(2/n)."""
     C = torch.as_tensor(dct(np.eye(n), norm="ortho", axis=0).T)
     return torch.cat([torch.eye(n, dtype=torch.float64), C], dim=1)
 

@@ -1,0 +1,74 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from scpaper import coherence, mlcsc, thresholds
+
+
+@pytest.fixture(scope="module")
+def model():
+    return mlcsc.make_model(32, (1, 2, 3), (4, 9), (2,), (4,), seed=1)
+
+
+def test_conv_dictionary_columns_are_shifted_filters_and_coherence_matches_brute_force():
+    gen = torch.Generator().manual_seed(0)
+    f = mlcsc.gaussian_filters(2, 1, 5, gen)
+    D = mlcsc.conv_dictionary(f, 12)
+    assert torch.allclose(D[:5, 2 * 0 + 1], f[1, 0])  # atom 1 at position 0
+    assert torch.allclose(D[[3, 4, 5, 6, 7], 2 * 3], f[0, 0])  # atom 0 at position 3
+    A = D.numpy() / np.linalg.norm(D.numpy(), axis=0)
+    brute = max(abs(A[:, i] @ A[:, j]) for i, j in itertools.combinations(range(A.shape[1]), 2))
+    assert coherence.mutual_coherence(D) == pytest.approx(brute)
+
+
+def test_signals_satisfy_the_model_exactly(model):
+    codes, Y = mlcsc.sample_signals(model, 50, 3, (4, 2), 0.3, 0.0, seed=0)
+    assert torch.equal(codes[0], codes[1] @ model.dictionaries[1].T)
+    assert torch.allclose(Y, codes[0] @ model.dictionaries[0].T)
+    for i, (c, bound) in enumerate(zip(codes, (4, 2)), start=1):
+        assert (mlcsc.local_l0(c, model.channels[i], mlcsc.stripe_width(model, i)) <= bound).all()
+        mags = c.abs()
+        ratio = torch.where(c != 0, mags, torch.inf).amin(1) / mags.amax(1)
+        assert (ratio >= 0.3 - 1e-12).all()
+    assert (codes[0] != 0).sum(1).equal(2 * (codes[1] != 0).sum(1))  # no collisions: 2 taps per atom
+
+
+def test_one_ista_step_from_zero_is_a_forward_pass_layer(model):
+    D = model.dictionaries[0]
+    X = torch.randn(7, D.shape[0], dtype=torch.float64)
+    eta = mlcsc.step_size(D)
+    assert torch.allclose(mlcsc.ista(D, X, 0.1, 1), thresholds.soft(eta * X @ D, 0.1 * eta))
+
+
+def test_thresholding_recovers_support_where_the_theorem_guarantees_it():
+    single = mlcsc.make_model(32, (1, 2), (8,), (), None, seed=0)
+    codes, Y = mlcsc.sample_signals(single, 200, 1, (1,), 0.9, 0.01, seed=3)
+    cond = mlcsc.conditions(single, codes, Y - codes[0] @ single.dictionaries[0].T)
+    assert cond.thresholding.all()
+    beta = (cond.beta_low + cond.beta_high) / 2
+    est = mlcsc.layered_thresholding(single, Y, [beta])
+    assert (mlcsc.support_recovery(codes[0], est[0]) == 1).all()
+    assert (mlcsc.local_error(single, 1, codes[0], est[0]) <= cond.eps[:, 0] + 1e-12).all()
+
+
+def test_support_recovery_and_wilson():
+    true = torch.tensor([[1.0, 0, 2, 0], [0, 0, 0, 0]])
+    est = torch.tensor([[1.0, 3, 0, 0], [0, 0, 0, 0]])
+    assert mlcsc.support_recovery(true, est).tolist() == [0.5, 1.0]
+    lo, hi = mlcsc.wilson(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(10 / (10 + 1.96 ** 2), rel=1e-3)
+
+
+def test_bad_inputs(model):
+    with pytest.raises(ValueError, match="ratio"):
+        mlcsc.sample_signals(model, 2, 1, (4, 2), 0.0, 0.0, seed=0)
+    with pytest.raises(ValueError, match="max_local"):
+        mlcsc.sample_signals(model, 2, 1, (4,), 0.5, 0.0, seed=0)
+    with pytest.raises(ValueError, match="filters"):
+        mlcsc.conv_dictionary(torch.ones(2, 3), 8)
+    with pytest.raises(ValueError, match="init"):
+        mlcsc.layered_ista(model, torch.zeros(1, 32, dtype=torch.float64), [0.1, 0.1], 1, init="bad")
+    assert math.isfinite(model.coherences()[0])

@@ -1,0 +1,42 @@
+import math
+
+import pytest
+import torch
+
+from scpaper import coherence, pursuit
+
+
+def test_dct_identity_coherence_and_welch_example():
+    D = pursuit.dct_identity(16)
+    assert coherence.mutual_coherence(D) == pytest.approx(D[:, 16:].abs().max().item())  # μ = max |C_ij|
+    assert coherence.mutual_coherence(D) <= math.sqrt(2 / 16)
+    mu = pursuit.conv_welch_bound(2, 64)
+    assert mu == pytest.approx(0.063, abs=5e-4)
+    assert pursuit.donoho_elad_bound(mu) == pytest.approx(8.43, abs=0.02)
+    D = pursuit.gaussian_dictionary(8, 20)
+    assert coherence.mutual_coherence(D) >= pursuit.welch_bound(8, 20)
+
+
+def test_bp_and_omp_recover_below_the_bound():
+    D = pursuit.dct_identity(16)  # bound ½(1 + 1/√(1/8)) ≈ 1.91: one non-zero is guaranteed
+    x = pursuit.random_sparse(32, 1, 10, torch.Generator().manual_seed(0))
+    Y = x @ D.T
+    assert pursuit.recovered(x, pursuit.basis_pursuit(D, Y)).all()
+    assert pursuit.recovered(x, pursuit.omp(D, Y)).all()
+
+
+def test_bp_is_feasible_and_no_worse_in_l1():
+    D = pursuit.gaussian_dictionary(10, 20, seed=1)
+    x = pursuit.random_sparse(20, 8, 3, torch.Generator().manual_seed(1))
+    est = pursuit.basis_pursuit(D, x @ D.T)
+    assert torch.allclose(est @ D.T, x @ D.T, atol=1e-7)
+    assert (est.abs().sum(1) <= x.abs().sum(1) + 1e-7).all()
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="μ"):
+        pursuit.donoho_elad_bound(0.0)
+    with pytest.raises(ValueError, match="m > n"):
+        pursuit.welch_bound(8, 4)
+    with pytest.raises(ValueError, match="rows"):
+        pursuit.basis_pursuit(torch.eye(3, dtype=torch.float64), torch.ones(1, 4))
