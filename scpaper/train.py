@@ -86,3 +86,28 @@ def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024, prepar
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, **kwargs) -> float:
     """Share of rows of X whose predicted class equals y (keyword arguments go to predict)."""
     return float((predict(model, X, **kwargs) == y.cpu()).float().mean())
+
+
+def crop_flip(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """Random crop after zero padding by pad pixels, and random horizontal flip, per image, on x's device."""
+    if x.dim() != 4:
+        raise ValueError(f"crop_flip expects a batch (B, C, H, W), got shape {tuple(x.shape)}")
+    b, _, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b, 1, 1), device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1, 1), device=x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h, 1) + dy).expand(b, h, w)
+    cols = torch.arange(w, device=x.device).view(1, 1, w).expand(b, h, w)
+    flip = torch.rand(b, 1, 1, device=x.device) < 0.5
+    cols = torch.where(flip, w - 1 - cols, cols) + dx
+    index = (rows * padded.shape[-1] + cols).view(b, 1, h * w).expand(-1, x.shape[1], -1)
+    return padded.flatten(2).gather(2, index).view_as(x)
+
+
+def validation_split(X: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Hold out n_val random rows of (X, y) for validation; return X_train, y_train, X_val, y_val."""
+    if not 0 < n_val < len(X) or len(X) != len(y):
+        raise ValueError(f"n_val must lie in (0, {len(X)}) and X, y match in length, got {n_val}, {len(X)}, {len(y)}")
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    val, rest = order[:n_val], order[n_val:]
+    return X[rest], y[rest], X[val], y[val]

@@ -1,0 +1,236 @@
+"""Robustness of SDNet by test-time λ: CIFAR-10-C noises, Algorithm 1's λ(residual), and PGD attacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import skimage.util
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from scpaper import sdnet
+from scpaper.cache import cached
+
+# CIFAR-10-C's five severities (Hendrycks & Dietterich 2019, make_cifar_c.py)
+SEVERITIES: dict[str, tuple[float, ...]] = {
+    "gaussian": (0.04, 0.06, 0.08, 0.09, 0.10),  # σ of additive N(0, σ²) on [0, 1] images
+    "shot": (500, 250, 100, 75, 50),  # photons per unit intensity: Poisson(x·c)/c
+    "speckle": (0.06, 0.10, 0.12, 0.16, 0.20),  # σ of multiplicative noise x + x·N(0, σ²)
+    "impulse": (0.01, 0.02, 0.03, 0.05, 0.07),  # salt-and-pepper amount (skimage random_noise 's&p')
+}
+CORRUPTIONS = tuple(SEVERITIES)
+
+
+def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0) -> torch.Tensor:
+    """CIFAR-10-C noise of a kind at severity 1–5 (0 = clean) on uint8 images (N, 3, H, W); uint8 out.
+
+    Formulas as in Hendrycks & Dietterich's make_cifar_c.py on x/255, clipped to [0, 1], then stored as
+    uint8 by truncation like the published data set. The noise depends only on (seed, kind, severity).
+    """
+    if kind not in SEVERITIES:
+        raise ValueError(f"unknown corruption {kind!r}: choose one of {', '.join(CORRUPTIONS)}")
+    if severity not in range(6):
+        raise ValueError(f"severity must be an integer 0–5, got {severity!r}")
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"expected uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if severity == 0:
+        return images.clone()
+    x = images.numpy().astype(np.float64) / 255
+    c = SEVERITIES[kind][severity - 1]
+    rng = np.random.default_rng([seed, CORRUPTIONS.index(kind), severity])
+    if kind == "gaussian":
+        x = x + rng.normal(size=x.shape, scale=c)
+    elif kind == "shot":
+        x = rng.poisson(x * c) / c
+    elif kind == "speckle":
+        x = x + x * rng.normal(size=x.shape, scale=c)
+    else:
+        x = skimage.util.random_noise(x, mode="s&p", amount=c, rng=rng)
+    return torch.from_numpy(np.uint8(np.clip(x, 0, 1) * 255))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+             residual: bool = False) -> tuple[float, float]:
+    """Accuracy of model on uint8 or [0, 1] images X, and the mean CSC residual ‖x̃ − Dc‖₂ (NaN unless asked)."""
+    device = next(model.parameters()).device
+    correct, res = 0, 0.0
+    for i in range(0, len(X), batch_size):
+        xb = sdnet.to_unit(X[i:i + batch_size].to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            correct += int((model(xb).argmax(1).cpu() == y[i:i + batch_size]).sum())
+        if residual:
+            res += float(model.stem_residual(xb).float().sum())
+    return correct / len(X), (res / len(X) if residual else float("nan"))
+
+
+@cached(data=sdnet.CIFAR_FILES)
+def corruption_sweep(spec: dict, split: str, n: int, lams: tuple[float, ...], seed: int = 0) -> dict:
+    """Accuracy of a trained SDNet on n corrupted images of split ('val' or 'test') for every kind, severity 0–5, λ.
+
+    Returns {'acc': (kinds, 6, len(lams)) array, 'residual': (kinds, 6) mean CSC residual at the trained λ,
+    'kinds', 'lams'}; severity 0 is the clean set.
+    """
+    if split not in ("val", "test"):
+        raise ValueError(f"split must be 'val' or 'test' (never select λ on the test set), got {split!r}")
+    X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])[split]
+    X, y = X[:n], y[:n]
+    model = sdnet.from_spec(spec)
+    lam0 = model.csc.lam
+    acc = np.zeros((len(CORRUPTIONS), 6, len(lams)))
+    res = np.zeros((len(CORRUPTIONS), 6))
+    bar = tqdm(total=acc.size, desc=f"λ sweep ({split})", leave=False)
+    for k, kind in enumerate(CORRUPTIONS):
+        for s in range(6):
+            Xc = corrupt(X, kind, s, seed)
+            sdnet.set_lambda(model, lam0)
+            res[k, s] = evaluate(model, Xc, y, residual=True)[1]
+            for j, lam in enumerate(lams):
+                acc[k, s, j] = evaluate(sdnet.set_lambda(model, lam), Xc, y)[0]
+                bar.update()
+    bar.close()
+    return {"acc": acc, "residual": res, "kinds": CORRUPTIONS, "lams": tuple(lams)}
+
+
+@cached(data=sdnet.CIFAR_FILES)
+def corruption_accuracy(spec: dict, n: int, seed: int = 0) -> np.ndarray:
+    """Test accuracy of a trained network (any arch) on n corrupted test images, shape (kinds, 6)."""
+    X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])["test"]
+    model = sdnet.from_spec(spec)
+    return np.array([[evaluate(model, corrupt(X[:n], kind, s, seed), y[:n])[0] for s in range(6)] for kind in CORRUPTIONS])
+
+
+def fit_lambda_of_residual(residual: np.ndarray, best_lam: np.ndarray) -> tuple[float, float]:
+    """Algorithm 1, line 12: least-squares line λ(r) = a + b·r through the (r_c, λ_c) pairs; returns (a, b)."""
+    residual, best_lam = np.asarray(residual, float), np.asarray(best_lam, float)
+    if residual.shape != best_lam.shape or residual.size < 2:
+        raise ValueError(f"need ≥ 2 matching (residual, λ) pairs, got shapes {residual.shape} and {best_lam.shape}")
+    b, a = np.polyfit(residual, best_lam, 1)
+    return float(a), float(b)
+
+
+def algorithm1(val: dict, test: dict, lam0: float) -> dict[str, np.ndarray]:
+    """Fit λ(r) per corruption kind on the validation sweep; apply it blind to the test sweep.
+
+    For every kind and severity returns the test accuracy at the fixed trained λ0, at Algorithm 1's
+    λ(r_test) (clipped to the swept range, rounded to the nearest swept value), and at the oracle best λ
+    on the test set, with the λ each one used and the fitted coefficients (a, b).
+    """
+    lams = np.asarray(test["lams"])
+    if tuple(val["lams"]) != tuple(test["lams"]):
+        raise ValueError("validation and test sweeps must use the same λ grid")
+    j0 = int(np.argmin(np.abs(lams - lam0)))
+    best_val = lams[val["acc"].argmax(2)]
+    coef = np.array([fit_lambda_of_residual(val["residual"][k], best_val[k]) for k in range(len(val["kinds"]))])
+    predicted = np.clip(coef[:, :1] + coef[:, 1:] * test["residual"], lams.min(), lams.max())
+    j_alg = np.abs(predicted[..., None] - lams).argmin(2)
+    pick = lambda j: np.take_along_axis(test["acc"], j[..., None], 2)[..., 0]  # noqa: E731
+    j_oracle = test["acc"].argmax(2)
+    return {"fixed": test["acc"][:, :, j0], "algorithm1": pick(j_alg), "oracle": pick(j_oracle),
+            "lam_algorithm1": lams[j_alg], "lam_oracle": lams[j_oracle], "lam_val": best_val, "coef": coef}
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int,
+        step_size: float | None = None, restarts: int = 1, seed: int = 0) -> torch.Tensor:
+    """Projected gradient ascent on cross-entropy within an L∞ or L2 ball of radius eps around x ∈ [0, 1].
+
+    Random start in the ball, `steps` signed (L∞) or normalised (L2) gradient steps of step_size (default
+    2.5·eps/steps, Madry et al.), projection onto the ball and onto [0, 1]. Over restarts, each image keeps
+    the first perturbation that fools the model, else the one of highest loss.
+    """
+    if norm not in ("linf", "l2"):
+        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    if eps < 0 or steps < 0 or restarts < 1:
+        raise ValueError(f"need eps ≥ 0, steps ≥ 0, restarts ≥ 1, got {eps}, {steps}, {restarts}")
+    step_size = 2.5 * eps / max(steps, 1) if step_size is None else step_size
+    model.eval()
+    device = x.device
+    gen = torch.Generator(device).manual_seed(seed)
+    use_amp = device.type == "cuda"
+
+    def loss_of(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            logits = model(z)
+        return F.cross_entropy(logits.float(), y, reduction="none"), logits.argmax(1) != y
+
+    def project(delta: torch.Tensor) -> torch.Tensor:
+        if norm == "linf":
+            delta = delta.clamp(-eps, eps)
+        else:
+            n = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+            delta = delta * (eps / n).clamp(max=1)
+        return (x + delta).clamp(0, 1) - x
+
+    best, best_loss, fooled = x.clone(), torch.full((len(x),), -float("inf"), device=device), torch.zeros(len(x), dtype=torch.bool, device=device)
+    for _ in range(restarts):
+        if norm == "linf":
+            delta = (torch.rand(x.shape, generator=gen, device=device) * 2 - 1) * eps
+        else:
+            d = torch.randn(x.shape, generator=gen, device=device)
+            r = torch.rand(len(x), 1, 1, 1, generator=gen, device=device) * eps
+            delta = d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * r
+        delta = project(delta)
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss, _ = loss_of(x + delta)
+            (grad,) = torch.autograd.grad(loss.sum(), delta)
+            with torch.no_grad():
+                if norm == "linf":
+                    delta = delta + step_size * grad.sign()
+                else:
+                    delta = delta + step_size * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+                delta = project(delta)
+        with torch.no_grad():
+            loss, wrong = loss_of(x + delta)
+            take = ~fooled & (wrong | (loss > best_loss))
+            best[take], best_loss[take] = (x + delta)[take], loss[take]
+            fooled |= wrong
+    return best.detach()
+
+
+def _attack_set(spec: dict, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n images of split as floats in [0, 1] on the spec's device, and their labels."""
+    X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])[split]
+    device = torch.device(spec["device"])
+    return sdnet.to_unit(X[:n].to(device)), y[:n].to(device)
+
+
+def _robust_acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of model on already perturbed images x."""
+    return evaluate(model, x.cpu(), y.cpu())[0]
+
+
+@cached(data=sdnet.CIFAR_FILES)
+def pgd_study(resnet: dict, sdnet_spec: dict, n: int, lams: tuple[float, ...], attacks: dict, seed: int = 0) -> dict:
+    """Robust accuracy of ResNet, SDNet at its trained λ0, at a tuned λ, and under an adaptive attack.
+
+    For each attack (name → pgd keyword arguments): adversarial examples are crafted against ResNet and
+    against SDNet at λ0; the tuned λ maximises SDNet's accuracy on n *validation* images attacked at λ0;
+    on n test images we report ResNet, SDNet at λ0, SDNet at the tuned λ on the λ0 examples (the
+    non-adaptive setting), accuracy vs λ on those examples ('transfer') and against PGD run on the
+    network at each λ ('adaptive').
+    """
+    resnet_model, model = sdnet.from_spec(resnet), sdnet.from_spec(sdnet_spec)
+    lam0 = model.csc.lam
+    out: dict = {"lams": tuple(lams), "lam0": lam0}
+    xv, yv = _attack_set(sdnet_spec, "val", n)
+    xt, yt = _attack_set(sdnet_spec, "test", n)
+    out["clean"] = {"resnet": _robust_acc(resnet_model, xt, yt), "sdnet": _robust_acc(model, xt, yt)}
+    for name, kw in tqdm(attacks.items(), desc="PGD", leave=False):
+        sdnet.set_lambda(model, lam0)
+        adv_val = pgd(model, xv, yv, seed=seed, **kw)
+        val_curve = [_robust_acc(sdnet.set_lambda(model, lam), adv_val, yv) for lam in lams]
+        i = int(np.argmax(val_curve))
+        adv_test = pgd(sdnet.set_lambda(model, lam0), xt, yt, seed=seed + 1, **kw)
+        at_lam0 = _robust_acc(model, adv_test, yt)
+        transfer = [_robust_acc(sdnet.set_lambda(model, lam), adv_test, yt) for lam in lams]
+        adaptive = []
+        for lam in lams:
+            sdnet.set_lambda(model, lam)
+            adaptive.append(_robust_acc(model, pgd(model, xt, yt, seed=seed + 2, **kw), yt))
+        out[name] = {"resnet": _robust_acc(resnet_model, pgd(resnet_model, xt, yt, seed=seed + 1, **kw), yt),
+                     "sdnet_lam0": at_lam0, "tuned_lam": float(lams[i]), "sdnet_tuned": transfer[i],
+                     "sdnet_adaptive": adaptive[i], "val_curve": val_curve,
+                     "transfer": transfer, "adaptive": adaptive}
+    return out
