@@ -7,6 +7,7 @@ unit-norm atoms. Gradients flow through the unrolled steps by autograd.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import torch
@@ -344,19 +345,49 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
     return result
 
 
-def unrolled_codes(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> dict[int, torch.Tensor]:
-    """The layer's codes after each number of unrolled steps in iterations (layer settings restored)."""
-    saved = layer.n_iter
+def unrolled_codes(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...], fista: bool = False) -> dict[int, torch.Tensor]:
+    """Codes of a copy of layer after each number of unrolled ISTA (or FISTA) steps in iterations."""
+    probe = copy.deepcopy(layer).eval()
+    probe.fista = fista
     out = {}
-    try:
-        with torch.no_grad():
-            for n in iterations:
-                layer.n_iter = n
-                out[n] = layer(x)
-    finally:
-        layer.n_iter = saved
+    with torch.no_grad():
+        for n in iterations:
+            probe.n_iter = n
+            out[n] = probe(x)
     return out
 
+
+def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> dict:
+    """Distance of the layer's unrolled codes on small images x to the certified convolutional LASSO solution.
+
+    The layer's synthesis operator is unfolded into an explicit matrix D and the non-negative LASSO
+    min_c λ‖c‖₁ + ½‖x − Dc‖² is solved exactly (active set, Luther & Seung's certificate) with
+    scpaper.lasso. Returns relative code errors ‖c_n − c*‖/‖c*‖ and objective gaps (F(c_n) − F*)/F*
+    for ISTA (SDNet's path) and FISTA, with the certified fraction and the sparsity of c*.
+    """
+    from scpaper import lasso
+
+    probe = copy.deepcopy(layer).double()
+    D = dictionary_matrix(probe, tuple(x.shape[-2:]))
+    X = x.flatten(1).double()
+    exact = lasso.solve(D, X, probe.lam, nonneg=True)
+    star = exact.codes
+
+    def objective(c: torch.Tensor) -> torch.Tensor:
+        return probe.lam * c.sum(1) + 0.5 * (X - c @ D.T).pow(2).sum(1)
+
+    f_star = objective(star)
+    out = {"iterations": tuple(iterations), "certified_fraction": exact.certified_fraction,
+           "nonzero_fraction": float((star > 0).double().mean())}
+    for name, fista in (("ista", False), ("fista", True)):
+        codes = unrolled_codes(probe, x.double(), iterations, fista)
+        err, gap = [], []
+        for n in iterations:
+            c = codes[n].flatten(1)
+            err.append(float(((c - star).norm(dim=1) / star.norm(dim=1).clamp_min(1e-12)).mean()))
+            gap.append(float(((objective(c) - f_star) / f_star.abs().clamp_min(1e-12)).mean()))
+        out[f"{name}_error"], out[f"{name}_gap"] = err, gap
+    return out
 
 
 def spec(cfg: runtime.Preset, arch: str, device: torch.device | str, seed: int = 0) -> dict:

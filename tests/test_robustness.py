@@ -1,0 +1,80 @@
+"""CIFAR-10-C noises, Algorithm 1's least-squares fit, and the PGD attack."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from scpaper import robustness
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(0).integers(30, 226, (16, 3, 16, 16), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("kind", robustness.CORRUPTIONS)
+def test_corruption_is_deterministic_uint8_and_grows_with_severity(images, kind):
+    out = [robustness.corrupt(images, kind, s, seed=3) for s in range(6)]
+    assert torch.equal(out[0], images)
+    assert all(o.dtype == torch.uint8 and o.shape == images.shape for o in out)
+    assert torch.equal(out[4], robustness.corrupt(images, kind, 4, seed=3))
+    assert not torch.equal(out[4], robustness.corrupt(images, kind, 4, seed=4))
+    change = [float((o.float() - images.float()).abs().mean()) for o in out]
+    assert all(a < b for a, b in zip(change, change[1:]))
+
+
+def test_gaussian_and_shot_noise_have_their_closed_form_spread():
+    grey = torch.full((64, 3, 32, 32), 128, dtype=torch.uint8)
+    x = 128 / 255
+    g = robustness.corrupt(grey, "gaussian", 5, seed=0).double() / 255
+    assert float(g.std()) == pytest.approx(0.10, rel=0.03)
+    s = robustness.corrupt(grey, "shot", 5, seed=0).double() / 255
+    assert float(s.std()) == pytest.approx(np.sqrt(x / 50), rel=0.05)
+
+
+def test_impulse_noise_sets_the_stated_fraction_to_black_or_white(images):
+    out = robustness.corrupt(images, "impulse", 5, seed=0)
+    changed = out != images
+    assert float(changed.double().mean()) == pytest.approx(0.07, abs=0.01)
+    assert set(out[changed].unique().tolist()) <= {0, 255}
+
+
+def test_corrupt_rejects_bad_input(images):
+    with pytest.raises(ValueError, match="unknown corruption"):
+        robustness.corrupt(images, "fog", 1)
+    with pytest.raises(ValueError, match="severity"):
+        robustness.corrupt(images, "shot", 6)
+    with pytest.raises(ValueError, match="uint8"):
+        robustness.corrupt(images.float(), "shot", 1)
+
+
+def test_fit_recovers_a_line_and_algorithm1_picks_by_residual():
+    r = np.array([1.0, 2.0, 3.0, 4.0])
+    assert robustness.fit_lambda_of_residual(r, 0.2 + 0.3 * r) == pytest.approx((0.2, 0.3))
+    with pytest.raises(ValueError, match="pairs"):
+        robustness.fit_lambda_of_residual(r, r[:2])
+    lams = (0.1, 0.4, 0.7, 1.0)
+    acc = np.zeros((1, 4, 4))
+    for s in range(4):
+        acc[0, s, s] = 1.0  # the best λ at severity s is lams[s]
+    sweep = {"acc": acc, "residual": np.array([[1.0, 2.0, 3.0, 4.0]]), "kinds": ("gaussian",), "lams": lams}
+    out = robustness.algorithm1(sweep, sweep, lam0=0.1)
+    assert np.allclose(out["lam_algorithm1"], [lams]) and np.allclose(out["algorithm1"], 1.0)
+    assert np.allclose(out["fixed"], [[1, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 8 / 255), ("l2", 0.5)])
+def test_pgd_raises_loss_and_stays_in_the_ball(norm, eps):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    x, y = torch.rand(32, 3, 8, 8), torch.randint(0, 10, (32,))
+    adv = robustness.pgd(model, x, y, norm=norm, eps=eps, steps=10, restarts=2)
+    loss = nn.functional.cross_entropy
+    assert loss(model(adv), y) > loss(model(x), y) + 0.05
+    delta = (adv - x).flatten(1)
+    bound = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
+    assert bound.max() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    assert torch.equal(robustness.pgd(model, x, y, norm=norm, eps=0.0, steps=3), x)
+    with pytest.raises(ValueError, match="norm"):
+        robustness.pgd(model, x, y, norm="l1", eps=eps, steps=1)
