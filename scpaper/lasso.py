@@ -20,7 +20,7 @@ from scpaper.thresholds import Lam, check_lam, soft, soft_nonneg
 INACTIVE_TOL = 1e-5  # eq 9: |dᵢ·(x − Dr)| − λᵢ < 1e-5 for every inactive atom
 ACTIVE_TOL = 1e-4  # eq 9: ‖r₊ − (D₊ᵀD₊)⁻¹(D₊ᵀx − λs₊)‖/‖r₊‖ < 1e-4
 RANK_TOL = 1e-10  # a new atom whose squared distance to span(D₊) is below this (times ‖dᵢ‖²) is dependent
-MEMORY = 2**28  # bytes allowed for one block of per-sample Cholesky factors
+MEMORY = 2**28  # bytes of per-sample Cholesky factors held at once on a CPU (16× that on a GPU)
 ADD_TOL = 1e-11  # an atom joins the support when its violation exceeds this times max(1, ‖Dᵀx‖∞)
 CHUNK = 4096  # samples solved together on a CPU (16× that on a GPU)
 
@@ -204,13 +204,18 @@ def _certify(G: torch.Tensor, c: torch.Tensor, lam_p: torch.Tensor, a: torch.Ten
     return Certificate(certified, _kkt(g, a, lam_p[:-1], nonneg), certified & full_rank)
 
 
+def _on_device(budget: int, device: torch.device) -> int:
+    """A CPU budget (MEMORY, CHUNK) scaled up 16× on a GPU."""
+    return budget if device.type == "cpu" else 16 * budget
+
+
 def _blocks(k: torch.Tensor) -> list[torch.Tensor]:
     """Rows grouped by support size (powers of two), each group small enough for its Cholesky factors."""
     width = 2 ** torch.ceil(torch.log2(k.clamp(min=1).double())).long()
     groups = []
     for w in torch.unique(width).tolist():
         rows = (width == w).nonzero()[:, 0]
-        groups += list(rows.split(max(1, MEMORY // (8 * w * w))))
+        groups += list(rows.split(max(1, _on_device(MEMORY, k.device) // (8 * w * w))))
     return groups
 
 
@@ -265,12 +270,15 @@ class _Block:
     @classmethod
     def start(cls, G: torch.Tensor, c: torch.Tensor, a: torch.Tensor) -> _Block:
         """State at codes a; rows whose support is rank-deficient start from zero instead."""
-        a = torch.where(_cholesky(G, *_support(a != 0))[1][:, None], a, 0.0)
         idx, valid = _support(a != 0)
         coef = _pad(a).gather(1, idx)
-        return cls(c, c.abs().amax(1).clamp(min=1), idx, valid,
-                   coef, torch.sign(coef), _cholesky(G, idx, valid)[0], ~valid.any(1),
-                   torch.zeros(len(a), dtype=torch.bool, device=a.device))
+        L, full = _cholesky(G, idx, valid)
+        st = cls(c, c.abs().amax(1).clamp(min=1), idx, valid, coef, torch.sign(coef), L, ~valid.any(1),
+                 torch.zeros(len(a), dtype=torch.bool, device=a.device))
+        bad = (~full).nonzero()[:, 0]
+        _refactor(G, st, bad, torch.zeros_like(valid[bad]))
+        st.stationary[bad] = True
+        return st
 
     def take(self, keep: torch.Tensor) -> _Block:
         """The state of some rows only."""
@@ -287,6 +295,12 @@ class _Block:
         L = torch.eye(width, dtype=self.L.dtype, device=self.L.device).repeat(len(self.idx), 1, 1)
         L[:, :w, :w] = self.L[:, :w, :w]
         self.L = L
+
+    def shrink(self, n: int) -> None:
+        """Cut padding beyond the next multiple of 8 above the largest support."""
+        width = 8 * (int(self.valid.sum(1).max()) // 8 + 1)
+        if width < self.idx.shape[1]:
+            self.resize(width, n)
 
     def dense(self, n: int, rows: torch.Tensor) -> torch.Tensor:
         """Codes of some rows as dense rows (rows × n)."""
@@ -354,17 +368,20 @@ def _swap(G: torch.Tensor, st: _Block, p: torch.Tensor, atom: torch.Tensor, thet
 
 @dataclass(frozen=True)
 class _Problem:
-    """What every row shares: Gram matrix (float64 and float32 copies, padded), λ per atom (padded), sign constraint."""
+    """What every row shares: padded Gram matrix (float64, and the copy violators are screened with),
+    padded λ per atom, the sign constraint, and the screening precision's unit roundoff."""
 
     G: torch.Tensor
-    G32: torch.Tensor
+    G_screen: torch.Tensor
     lam: torch.Tensor
     nonneg: bool
+    unit: float
 
     @classmethod
     def of(cls, G: torch.Tensor, lam_p: torch.Tensor, nonneg: bool) -> _Problem:
-        """The shared data of a padded problem."""
-        return cls(G, G.float(), lam_p, nonneg)
+        """Screen in float32 on a CPU (sparse products are memory-bound); GPUs run float64 products as fast."""
+        G_screen = G.float() if G.device.type == "cpu" else G
+        return cls(G, G_screen, lam_p, nonneg, torch.finfo(G_screen.dtype).eps / 2)
 
     def top_two(self, g: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The two most violating atoms outside the supports idx: violations, atoms and signs (rows × 2)."""
@@ -377,13 +394,14 @@ class _Problem:
 def _next_atoms(pb: _Problem, st: _Block) -> tuple[torch.Tensor, ...]:
     """Stationary rows; for each, the two most violating atoms (rows × 2), their violations and signs.
 
-    Correlations are computed in float32 first; rows whose best violation lies within float32's error
-    bound are redone in float64, so that an atom joins only when it truly violates."""
+    Correlations are computed in the screening precision first; rows whose best violation lies within
+    its error bound are redone in float64, so that an atom joins only when it truly violates."""
     s = st.stationary.nonzero()[:, 0]
     c, idx, coef = st.c[s], st.idx[s], st.coef[s]
-    best, atoms, theta = pb.top_two(c.float() - _times_gram(idx, coef.float(), pb.G32), idx)
+    dtype = pb.G_screen.dtype
+    best, atoms, theta = pb.top_two(c.to(dtype) - _times_gram(idx, coef.to(dtype), pb.G_screen), idx)
     size = st.scale[s] + pb.lam.max() + coef.abs().sum(1) * pb.G.diagonal().max()
-    slack = 2.0**-24 * (idx.shape[1] + 4) * size
+    slack = pb.unit * (idx.shape[1] + 4) * size
     best[:, 1:] = torch.where(best[:, 1:] > slack[:, None], best[:, 1:], -math.inf)
     unsure = (best[:, 0] <= slack).nonzero()[:, 0]
     if len(unsure):
@@ -392,24 +410,55 @@ def _next_atoms(pb: _Problem, st: _Block) -> tuple[torch.Tensor, ...]:
     return s, atoms, best, theta
 
 
-def _exact(pb: _Problem, st: _Block, max_iter: int, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
-    """Active-set lasso codes (float64) and steps per row of a block; splits blocks too wide for MEMORY."""
+def _prune(G: torch.Tensor, st: _Block, lam_p: torch.Tensor) -> torch.Tensor:
+    """Move each row to the minimiser on its starting support and signs, first removing, all at once, the
+    atoms whose sign that minimiser would flip; return the number of solves per row."""
+    solves = torch.zeros(len(st.c), dtype=torch.long, device=G.device)
+    while True:
+        st.stationary |= ~st.valid.any(1)
+        busy = (~st.stationary).nonzero()[:, 0]
+        if len(busy) == 0:
+            return solves
+        solves[busy] += 1
+        rhs = st.c[busy].gather(1, st.idx[busy]) - lam_p[st.idx[busy]] * st.sign[busy]
+        z = _solve_factored(st.L[busy], rhs)
+        wrong = st.valid[busy] & (z * st.sign[busy] <= 0)
+        ok = ~wrong.any(1)
+        st.coef[busy[ok]] = z[ok]
+        st.stationary[busy[ok]] = True
+        _refactor(G, st, busy[~ok], st.valid[busy[~ok]] & ~wrong[~ok])
+
+
+def _too_wide(rows: int, width: int, device: torch.device) -> bool:
+    """Whether the Cholesky factors of so many rows of that width exceed MEMORY."""
+    return rows > 1 and rows * width**2 * 8 > _on_device(MEMORY, device)
+
+
+def _split(pb: _Problem, c: torch.Tensor, a: torch.Tensor, max_iter: int, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
+    """_exact on the two halves of a block, one after the other."""
+    halves = [_exact(pb, c[h], a[h], max_iter, bar) for h in torch.arange(len(a), device=a.device).tensor_split(2)]
+    return torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
+
+
+def _exact(pb: _Problem, c: torch.Tensor, a0: torch.Tensor, max_iter: int, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Active-set lasso codes (float64) and steps per row from codes a0; splits blocks too wide for MEMORY."""
     G, lam_p = pb.G, pb.lam
     n = G.shape[0] - 1
-    out = torch.zeros(len(st.c), n, dtype=torch.float64, device=G.device)
-    iters = torch.zeros(len(st.c), dtype=torch.long, device=G.device)
-    local = torch.arange(len(st.c), device=G.device)  # position of each row of st in out
-    done = torch.zeros(len(st.c), dtype=torch.bool, device=G.device)  # finished rows not yet dropped from st
+    if _too_wide(len(a0), int((a0 != 0).sum(1).max()), G.device):
+        return _split(pb, c, a0, max_iter, bar)
+    st = _Block.start(G, c, a0)
+    out = torch.zeros_like(a0)
+    iters = _prune(G, st, lam_p)
+    st.shrink(n)
+    local = torch.arange(len(a0), device=G.device)  # position of each row of st in out
+    done = torch.zeros(len(a0), dtype=torch.bool, device=G.device)  # finished rows not yet dropped from st
     for it in range(max_iter):
         if len(local) == 0:
             break
-        if len(local) > 1 and len(local) * st.idx.shape[1] ** 2 * 8 > MEMORY:
+        if _too_wide(len(local), st.idx.shape[1], G.device):
             live = (~done).nonzero()[:, 0]
-            a_now = st.dense(n, live)
-            for half in live.tensor_split(2):
-                sub = _Block.start(G, st.c[half], a_now[half])
-                out[local[half]], more = _exact(pb, sub, max_iter - it, bar)
-                iters[local[half]] += more
+            out[local[live]], more = _split(pb, st.c[live], st.dense(n, live), max_iter - it, bar)
+            iters[local[live]] += more
             return out, iters
         iters[local[~done]] += 1
         finished = torch.zeros_like(st.stationary)
@@ -450,9 +499,8 @@ def _exact(pb: _Problem, st: _Block, max_iter: int, bar: tqdm) -> tuple[torch.Te
         if 8 * done.sum() >= len(done):  # drop finished rows once they are an eighth of the block
             keep = (~done).nonzero()[:, 0]
             local, st, done = local[keep], st.take(keep), done[keep]
-            width = 8 * (int(st.valid.sum(1).max()) // 8 + 1) if len(keep) else 0
-            if 0 < width < st.idx.shape[1]:
-                st.resize(width, n)
+            if len(keep):
+                st.shrink(n)
     live = ~done
     out[local[live]] = st.dense(n, live)
     bar.update(int(live.sum()))
@@ -480,7 +528,7 @@ def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, t
     dtype = torch.result_type(D, X)
     G, lam_p, D64 = _gram(D), _pad(lam_t), D.double()
     step = lipschitz if lipschitz is not None or exact else power_lipschitz(D)
-    chunk = CHUNK if D.device.type == "cpu" else 16 * CHUNK
+    chunk = _on_device(CHUNK, D.device)
     pb = _Problem.of(G, lam_p, nonneg)
     parts = []
     with tqdm(total=len(X), disable=not progress, desc="lasso", unit="code") as bar:
@@ -488,7 +536,7 @@ def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, t
             c = _pad(X[rows].double() @ D64)
             a0 = torch.zeros(len(rows), n, dtype=torch.float64, device=D.device) if a_init is None else a_init[rows]
             if exact:
-                a, it = _exact(pb, _Block.start(G, c, a0), max_iter, bar)
+                a, it = _exact(pb, c, a0, max_iter, bar)
             else:
                 a, it = _fista(G[:-1, :-1].to(dtype), c[:, :-1].to(dtype), lam_t.to(dtype), nonneg, a0.to(dtype), step, tol, max_iter)
                 bar.update(len(rows))

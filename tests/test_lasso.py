@@ -6,6 +6,7 @@ import torch
 from scipy.optimize import minimize
 from sklearn.decomposition import sparse_encode
 from sklearn.linear_model import Lasso
+from tqdm import tqdm
 
 from scpaper import lasso, thresholds
 
@@ -128,6 +129,10 @@ def test_duplicate_and_antipodal_atoms_are_flagged_not_unique(nonneg):
     uses = [0, 11 if nonneg else 1, 4]  # with a ≥ 0, -3·d₁ can only come from the antipodal atom
     assert [(res.codes[i, j] != 0).item() or (res.codes[i, 10 if j == 0 else 1] != 0).item() for i, j in enumerate(uses)] == [True] * 3
     assert res.unique.tolist() == [False, nonneg, True]  # antipodal pairs only tie when signs are free
+    both = res.codes.clone()
+    both[0, 10] = both[0, 0] = both[0].max() / 2  # a warm start on a rank-deficient support
+    again = lasso.solve(D, X, 0.2, nonneg=nonneg, init=both)
+    assert again.certified.all() and torch.allclose(D @ again.codes.T, D @ res.codes.T, atol=1e-10)
 
 
 def test_rank_deficient_regime_swaps_atoms_and_still_certifies():
@@ -188,11 +193,18 @@ def test_chunks_and_memory_splits_give_the_same_codes(monkeypatch):
     assert torch.allclose(split.codes, whole.codes, atol=1e-12) and split.certified.all()
 
 
-def test_sparse_and_dense_gram_products_agree():
+def test_gpu_code_paths_run_on_cpu():
+    """GPUs use dense Gram products and screen violators in float64: both checked here on the CPU."""
     G = lasso._gram(_random_dictionary(6, 9, 23))
     idx = torch.tensor([[3, 0, 9], [9, 9, 9], [8, 1, 2]])
     coef = torch.tensor([[1.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.25, 3.0]], dtype=torch.float64)
     assert torch.allclose(lasso._sparse_times_gram(idx, coef, G), lasso._dense_times_gram(idx, coef, G), atol=1e-14)
+    D = _coherent_dictionary(20, 40, 27)
+    X = torch.randn(7, 20, generator=_gen(28), dtype=torch.float64)
+    G, c, lam_p = lasso._setup(D, X, 0.05)
+    float64_screen = lasso._Problem(G, G, lam_p, False, torch.finfo(torch.float64).eps / 2)
+    codes = lasso._exact(float64_screen, c, torch.zeros(7, 40, dtype=torch.float64), 1000, tqdm(disable=True))[0]
+    assert torch.allclose(codes, lasso.solve(D, X, 0.05).codes, atol=1e-12)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
