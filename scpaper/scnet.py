@@ -158,7 +158,8 @@ def twin_gap(model: SCNet, X: torch.Tensor, batch_size: int = 1000) -> dict[str,
 
 @functools.lru_cache(maxsize=4)
 def mnist_split(n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """MNIST as (N, 1, 28, 28) float32: n_train training and n_val validation images from the training set, n_test test images."""
+    """MNIST as (N, 1, 28, 28) float32: n_train training and n_val validation images from the training set, n_test test
+    images (memoised: callers must not modify the returned tensors)."""
     X, y = load_mnist("train")
     Xt, yt = load_mnist("test")
     if not 0 < n_train + n_val <= len(X) or not 0 < n_test <= len(Xt):
