@@ -401,3 +401,11 @@ def from_spec(spec: dict) -> ResNet18:
     """The trained network a spec describes (trained on first use, then read from the cache), in eval mode."""
     record = trained(**spec)
     return load(spec["arch"], spec["width"], record, lam=spec["lam"], n_iter=spec["n_iter"], device=spec["device"])
+
+
+@cached()
+def benchmark(width: int, *, batch_size: int, steps: int, device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """throughput() of freshly built ResNet-18 and SDNet-18 of this width, measured once and then read from the cache."""
+    torch.manual_seed(seed)
+    return throughput({arch: build(arch, width) for arch in ARCHS}, batch_size=batch_size, steps=steps,
+                      device=device, seed=seed)
