@@ -34,14 +34,16 @@ def objective(D: torch.Tensor, X: torch.Tensor, codes: torch.Tensor, lam: float)
 
 @cached()
 def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: int = 1, nonneg: bool = False,
-          seed: int = 0, init: torch.Tensor | None = None, device: torch.device | str = "cpu",
+          seed: int = 0, init: torch.Tensor | None = None, zero_codes: bool = False, device: torch.device | str = "cpu",
           progress: bool = True) -> Learned:
     """Learn n_atoms unit-norm atoms for the rows of X (N × dim) by minimising ½‖x − Dr‖² + λ‖r‖₁.
 
-    Each step runs code_steps ISTA updates of all codes (warm-started, starting from zero) and one
+    Each step runs code_steps ISTA updates of all codes (kept between steps) and one
     gradient step on D followed by renormalising every atom. Every update is kept only if it lowers the
     objective; its step size is then multiplied by 1.1, otherwise the update is dropped and the step
-    halved. The atoms start from N(0, 1) (or init) renormalised. Cached on the content of X.
+    halved. Atoms (or init) and codes start from N(0, 1), as in the paper (|N(0, 1)| codes when nonneg),
+    or codes from zero if zero_codes (then atoms with |dᵢ·x| < λ for every x never move: pair it with an
+    init drawn from the data). Cached on the content of X.
     """
     if X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X must be a non-empty (N, dim) matrix, got shape {tuple(X.shape)}")
@@ -57,7 +59,8 @@ def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: 
     D = _unit((init if init is not None else torch.randn(dim, n_atoms, generator=gen)).float()).to(device)
     X = X.float().to(device)
     N = len(X)
-    R = torch.zeros(N, n_atoms, device=device)
+    R = torch.zeros(N, n_atoms) if zero_codes else torch.randn(N, n_atoms, generator=gen)
+    R = (R.abs() if nonneg else R).to(device)
     xx = float(X.double().pow(2).sum())
     shrink = soft_nonneg if nonneg else soft
 
@@ -105,6 +108,16 @@ def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
 
 @cached(data=MNIST_TRAIN)
 def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_steps: int = 1, seed: int = 0,
-                     device: torch.device | str = "cpu") -> Learned:
-    """A dictionary learned on the first n_images MNIST training images (Luther & Seung, §2.1)."""
-    return learn(mnist_images(n_images), n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, device=device)
+                     from_images: bool = False, device: torch.device | str = "cpu") -> Learned:
+    """A dictionary learned on the first n_images MNIST training images (Luther & Seung, §2.1).
+
+    from_images: start from n_atoms distinct training images (among the first max(n_images, n_atoms))
+    scaled to unit norm, with zero codes, instead of the paper's N(0, 1) atoms and codes.
+    """
+    X = mnist_images(n_images)
+    init = None
+    if from_images:
+        pick = torch.randperm(max(n_images, n_atoms), generator=torch.Generator().manual_seed(seed))[:n_atoms]
+        init = mnist_images(max(n_images, n_atoms))[pick].T
+    return learn(X, n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, init=init, zero_codes=from_images,
+                 device=device)

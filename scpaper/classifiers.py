@@ -1,0 +1,103 @@
+"""Few-label evaluation of a representation: 1-nearest-neighbour (Euclidean, cosine) and logistic
+regression with weight decay chosen on a validation split (Luther & Seung §6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from scpaper.cache import cached
+
+
+def nearest_neighbour(F_train: torch.Tensor, y_train: torch.Tensor, F_test: torch.Tensor, metric: str = "euclidean",
+                      batch: int = 2048) -> torch.Tensor:
+    """Label of the nearest training row for each test row ('euclidean' or 'cosine' distance)."""
+    if metric not in ("euclidean", "cosine"):
+        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    if metric == "cosine":
+        F_train = torch.nn.functional.normalize(F_train, dim=1)
+        F_test = torch.nn.functional.normalize(F_test, dim=1)
+    nearest = [torch.cdist(fb, F_train).argmin(1) for fb in F_test.split(batch)]
+    return y_train[torch.cat(nearest)]
+
+
+def logistic(F: torch.Tensor, y: torch.Tensor, weight_decay: float, classes: int = 10,
+             max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression minimising mean cross-entropy + (weight_decay/2)‖W‖² (bias free) by L-BFGS.
+
+    The same objective as sklearn's LogisticRegression(C = 1/(weight_decay · N)); runs on F's device.
+    """
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+    W = torch.zeros(F.shape[1], classes, dtype=F.dtype, device=F.device, requires_grad=True)
+    b = torch.zeros(classes, dtype=F.dtype, device=F.device, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-7, tolerance_change=1e-10)
+
+    def closure() -> torch.Tensor:
+        """Loss and gradients at the current weights."""
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(F @ W + b, y) + 0.5 * weight_decay * W.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return W.detach(), b.detach()
+
+
+def few_labels(y: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """Indices of k random rows of each class of y (the same for every representation at a given seed)."""
+    rng = np.random.default_rng(seed)
+    labels = y.numpy()
+    picks = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) < k:
+            raise ValueError(f"class {c} has {len(rows)} rows, fewer than k={k}")
+        picks.append(rng.choice(rows, size=k, replace=False))
+    return torch.from_numpy(np.concatenate(picks))
+
+
+@cached()
+def evaluate(pool: torch.Tensor, y_pool: torch.Tensor, val: torch.Tensor, y_val: torch.Tensor, test: torch.Tensor,
+             y_test: torch.Tensor, ks: tuple[int, ...], seeds: int, weight_decays: tuple[float, ...],
+             device: torch.device | str = "cpu") -> pd.DataFrame:
+    """Test accuracy of 1-NN (Euclidean, cosine) and logistic regression with k labels per class, per seed.
+
+    Features are divided by their mean row norm on the pool (no effect on nearest neighbours; puts every
+    representation on one scale for the weight-decay grid); the weight decay is the one with the best
+    accuracy on the validation rows. Returns rows (k, seed, classifier, accuracy, weight_decay).
+    """
+    device = torch.device(device)
+    scale = pool.float().norm(dim=1).mean().clamp_min(1e-12)
+    pool, val, test = (t.float().to(device) / scale.to(device) for t in (pool, val, test))
+    y_pool, y_val, y_test = (t.to(device) for t in (y_pool, y_val, y_test))
+    rows = []
+    for k in tqdm(ks, desc="labels per class", leave=False):
+        for seed in range(seeds):
+            pick = few_labels(y_pool.cpu(), k, seed).to(device)
+            F, y = pool[pick], y_pool[pick]
+            for metric in ("euclidean", "cosine"):
+                acc = (nearest_neighbour(F, y, test, metric) == y_test).double().mean().item()
+                rows.append((k, seed, f"1-NN {metric}", acc, np.nan))
+            best = max(((logistic(F, y, wd), wd) for wd in weight_decays),
+                       key=lambda m: ((val @ m[0][0] + m[0][1]).argmax(1) == y_val).double().mean().item())
+            (W, b), wd = best
+            rows.append((k, seed, "logistic", ((test @ W + b).argmax(1) == y_test).double().mean().item(), wd))
+    return pd.DataFrame(rows, columns=["k", "seed", "classifier", "accuracy", "weight_decay"])
+
+
+def compare(representations: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+            labels: tuple[torch.Tensor, torch.Tensor, torch.Tensor], ks: tuple[int, ...], seeds: int,
+            weight_decays: tuple[float, ...], device: torch.device | str = "cpu") -> pd.DataFrame:
+    """evaluate() for each named representation (pool, validation, test features), stacked with its name."""
+    tables = [evaluate(*(t for pair in zip(feats, labels) for t in pair), tuple(ks), seeds, tuple(weight_decays), device)
+              .assign(representation=name) for name, feats in representations.items()]
+    return pd.concat(tables, ignore_index=True)
+
+
+def mean_accuracy(results: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy averaged over seeds: one column per representation, rows (classifier, k)."""
+    return results.pivot_table(index=["classifier", "k"], columns="representation", values="accuracy", aggfunc="mean")

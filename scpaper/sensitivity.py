@@ -1,0 +1,184 @@
+"""Sensitivity of exact sparse codes to image perturbations (Luther & Seung §2–5).
+
+The code r(x) of an image is locally linear, r₊ = (D₊ᵀD₊)⁻¹(D₊ᵀx − λs₊) (eq 4), so its directional
+derivative along v is J₊v with J₊ = (D₊ᵀD₊)⁻¹D₊ᵀ (eq 6). Everything here works from certified codes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from scpaper import data, distortion, lasso
+from scpaper.cache import cached
+
+KINDS = ("noise", "swap", "distortion")
+
+
+class Codes(NamedTuple):
+    """Exact lasso codes of a batch of images with their eq-9 certificate and the solver's wall time."""
+
+    codes: torch.Tensor
+    certified: torch.Tensor
+    seconds: float
+
+
+@cached()
+def exact_codes(D: torch.Tensor, X: torch.Tensor, lam: float, device: torch.device | str = "cpu") -> Codes:
+    """Certified lasso codes of the rows of X over D (signed codes: S_λ is two-sided in eq 2–3)."""
+    start = time.perf_counter()
+    device = torch.device(device)
+    out = lasso.solve(D.to(device), X.to(device), lam, progress=True)
+    return Codes(out.codes.cpu(), out.certified.cpu(), time.perf_counter() - start)
+
+
+def perturbations(images: torch.Tensor, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Directions Δx for each image (N, 28, 28): N(0, I) noise, a swap to another image, an elastic distortion."""
+    n = len(images)
+    if n < 2:
+        raise ValueError("swaps need at least two images")
+    flat = images.reshape(n, -1)
+    other = (np.arange(n) + rng.integers(1, n, size=n)) % n  # never the image itself
+    noise = torch.from_numpy(rng.standard_normal(flat.shape)).to(flat.dtype)
+    warped = distortion.elastic(images, rng).reshape(n, -1)
+    return {"noise": noise, "swap": flat[other] - flat, "distortion": warped - flat}
+
+
+def digit_perturbations(images: torch.Tensor, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """n directions of each kind at the first image: noise, swaps to images 1…n, n elastic distortions of it."""
+    if not 1 <= n < len(images):
+        raise ValueError(f"need 1 ≤ n < {len(images)} images, got n={n}")
+    x = images[0].reshape(-1)
+    noise = torch.from_numpy(rng.standard_normal((n, x.numel()))).to(x.dtype)
+    warped = distortion.elastic(images[:1].expand(n, -1, -1), rng).reshape(n, -1)
+    return {"noise": noise, "swap": images[1:n + 1].reshape(n, -1) - x, "distortion": warped - x}
+
+
+def code_gains(D: torch.Tensor, codes: torch.Tensor, V: torch.Tensor, progress: bool = True) -> torch.Tensor:
+    """‖J₊v‖/‖v‖ for each code (row of codes) and its direction (row of V), with the exact active Jacobian."""
+    if codes.shape[0] != V.shape[0] or codes.shape[1] != D.shape[1] or V.shape[1] != D.shape[0]:
+        raise ValueError(f"need codes (N, {D.shape[1]}) and V (N, {D.shape[0]}), got {tuple(codes.shape)}, {tuple(V.shape)}")
+    D64, V64 = D.double(), V.double()
+    G = D64.T @ D64
+    out = torch.zeros(len(V), dtype=torch.float64)
+    for i in tqdm(range(len(V)), desc="active Jacobians", disable=not progress, leave=False):
+        s = codes[i].nonzero()[:, 0]
+        if len(s):
+            out[i] = torch.linalg.solve(G[s][:, s], D64[:, s].T @ V64[i]).norm()
+    return out / V64.norm(dim=1)
+
+
+def hidden_gains(W: torch.Tensor, b: torch.Tensor, X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """‖Jv‖/‖v‖ for the hidden layer h = ReLU(Wx + b) at each row of X along the same row of V."""
+    on = (X @ W.T + b > 0).to(V.dtype)
+    return ((V @ W.T) * on).norm(dim=1) / V.norm(dim=1)
+
+
+def finite_difference(D: torch.Tensor, x: torch.Tensor, lam: float, v: torch.Tensor, eps: float = 1e-3) -> float:
+    """Relative gap between J₊v and the central difference (r(x + εv) − r(x − εv))/2ε of the exact solver.
+
+    The code is piecewise linear in x, so while x ± εv keep the support the difference has no truncation
+    error and a larger ε only lessens the solver's rounding; a changed support is reported as inf.
+    """
+    X = torch.stack([x - eps * v, x, x + eps * v]).double()
+    out = lasso.solve(D.double(), X, lam)
+    if not out.certified.all():
+        raise ValueError("the solver did not certify the codes used for the finite difference")
+    support = out.codes != 0
+    if not (support == support[1]).all():
+        return float("inf")
+    fd = (out.codes[2] - out.codes[0]) / (2 * eps)
+    jv = lasso.active_jacobian(D.double(), out.codes[1]) @ v.double()
+    return float((fd - jv).norm() / jv.norm())
+
+
+class Overlaps(NamedTuple):
+    """Active atoms of one code, overlaps dₐ·d_b of all their pairs, and the most-overlapping pairs."""
+
+    active: torch.Tensor  # atom indices, by decreasing |code|
+    overlaps: torch.Tensor  # all pairs i < j
+    pairs: torch.Tensor  # (top, 2) atom indices, by decreasing overlap
+    top: torch.Tensor  # their overlaps
+
+
+def overlaps(D: torch.Tensor, code: torch.Tensor, top: int = 10) -> Overlaps:
+    """Pairwise overlaps of the active atoms of one code and its `top` most-overlapping pairs (Fig 2)."""
+    active = code.nonzero()[:, 0]
+    active = active[code[active].abs().argsort(descending=True)]
+    G = D[:, active].T @ D[:, active]
+    i, j = torch.triu_indices(len(active), len(active), 1)
+    o = G[i, j]
+    best = o.argsort(descending=True)[:top]
+    return Overlaps(active, o, torch.stack([active[i[best]], active[j[best]]], 1), o[best])
+
+
+def normalised_mean(images: torch.Tensor) -> torch.Tensor:
+    """|Σₘ uₘ| / Σₘ |uₘ| of each row: 1 for a one-signed image, 0 when it sums to zero (the §4.2 statistic)."""
+    return images.sum(1).abs() / images.abs().sum(1)
+
+
+def pair_gains(D: torch.Tensor, code: torch.Tensor, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """‖J₊(d₁ − d₂)‖/‖d₁ − d₂‖ with the exact Jacobian, and eq 5's prediction 1/√(1 − d₁·d₂), per pair."""
+    J = lasso.active_jacobian(D.double(), code)
+    D64 = D.double()
+    V = D64[:, pairs[:, 0]] - D64[:, pairs[:, 1]]
+    measured = (J @ V).norm(dim=0) / V.norm(dim=0)
+    predicted = 1 / torch.sqrt(1 - (D64[:, pairs[:, 0]] * D64[:, pairs[:, 1]]).sum(0))
+    return measured, predicted
+
+
+class Spectrum(NamedTuple):
+    """SVD of the active dictionary D₊ = UΣVᵀ of one code: image-space singular vectors, by decreasing gain."""
+
+    vectors: torch.Tensor  # (dim, k) columns of U
+    singular: torch.Tensor  # (k,) increasing
+    gains: torch.Tensor  # 1/σ, decreasing
+
+
+def spectrum(D: torch.Tensor, code: torch.Tensor) -> Spectrum:
+    """Singular vectors and gains 1/σ of the active dictionary of one code (Fig 3)."""
+    active = code.nonzero()[:, 0]
+    if len(active) == 0:
+        raise ValueError("the code has no active atom")
+    U, S, _ = torch.linalg.svd(D[:, active].double(), full_matrices=False)
+    return Spectrum(U.flip(1), S.flip(0), 1 / S.flip(0))
+
+
+def overlap_spectrum(spec: Spectrum, V: torch.Tensor) -> torch.Tensor:
+    """Overlap of each unit-normalised direction (row of V) with each singular vector: (N, k)."""
+    V64 = V.double()
+    return (V64 / V64.norm(dim=1, keepdim=True)) @ spec.vectors
+
+
+class Split(NamedTuple):
+    """Images (N, 28, 28) in [0, 1] and their labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def flat(self) -> torch.Tensor:
+        """The images as rows of pixels."""
+        return self.images.reshape(len(self.images), -1)
+
+
+def mnist_training(n: int) -> Split:
+    """The first n MNIST training images and labels."""
+    images, labels = data.load_mnist("train")
+    return Split(images[:n], labels[:n])
+
+
+def mnist_splits(pool: int, val: int, test: int) -> dict[str, Split]:
+    """The labelled pool (first MNIST training images, on which the dictionary is learned), a validation
+    split (training images from 50 000 on, as the paper trains on 50 000) and the first test images."""
+    images, labels = data.load_mnist("train")
+    t_images, t_labels = data.load_mnist("test")
+    if pool > 50_000 or val > len(images) - 50_000 or test > len(t_images):
+        raise ValueError(f"need pool ≤ 50000, val ≤ {len(images) - 50_000}, test ≤ {len(t_images)}")
+    return {"pool": Split(images[:pool], labels[:pool]),
+            "val": Split(images[50_000:50_000 + val], labels[50_000:50_000 + val]),
+            "test": Split(t_images[:test], t_labels[:test])}

@@ -1,0 +1,139 @@
+"""Figures of the sensitivity chapter (Luther & Seung Figs 1–7); each returns a credited Figure."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from scpaper import classifiers, dictionary, plotting, sensitivity
+
+COLOURS = dict(zip(sensitivity.KINDS, sns.color_palette(plotting.PALETTE, 3)))
+
+
+def _image(ax: plt.Axes, v: torch.Tensor, title: str, symmetric: bool = True) -> None:
+    """Show a 784-vector as a 28 × 28 image with a symmetric grey scale."""
+    a = v.detach().double().reshape(28, 28).numpy()
+    m = np.abs(a).max() or 1.0
+    ax.imshow(a, cmap="gray", vmin=-m if symmetric else 0, vmax=m)
+    ax.set_title(title, fontsize=8)
+    ax.set_axis_off()
+
+
+def _histograms(ax: plt.Axes, gains: dict[str, torch.Tensor], title: str) -> None:
+    """Overlaid histograms of ‖Δr‖/‖Δx‖ for each kind of perturbation, on a log axis."""
+    values = torch.cat(list(gains.values())).clamp_min(1e-6).log10()
+    bins = np.linspace(float(values.min()), float(values.max()), 40)
+    for kind, g in gains.items():
+        ax.hist(g.clamp_min(1e-6).log10().numpy(), bins=bins, alpha=0.55, color=COLOURS[kind],
+                label=f"{kind} (median {g.median():.3g})")
+    ax.set_xlabel("log₁₀ ‖Δr‖/‖Δx‖")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
+def sensitivity_figure(image: torch.Tensor, directions: dict[str, torch.Tensor], code_gains: dict[str, torch.Tensor],
+                       hidden_gains: dict[str, torch.Tensor], lam: float) -> plt.Figure:
+    """Fig 1: an image and its three perturbations; sensitivity histograms of sparse codes and of the MLP."""
+    fig = plt.figure(figsize=(10, 5.2))
+    grid = fig.add_gridspec(2, 4, height_ratios=[1, 1.6])
+    _image(fig.add_subplot(grid[0, 0]), image.reshape(-1), "image x", symmetric=False)
+    for i, kind in enumerate(sensitivity.KINDS):
+        _image(fig.add_subplot(grid[0, i + 1]), directions[kind], f"Δx: {kind}")
+    _histograms(fig.add_subplot(grid[1, :2]), code_gains, f"sparse code, λ = {lam:g}")
+    _histograms(fig.add_subplot(grid[1, 2:]), hidden_gains, "hidden layer of the trained MLP")
+    fig.tight_layout()
+    return plotting.credit(fig, sensitivity.code_gains, sensitivity.hidden_gains, sensitivity_figure)
+
+
+def sensitivity_by_lam(gains: dict[float, dict[str, torch.Tensor]]) -> plt.Figure:
+    """Fig 6: the sparse-code sensitivity histograms for every λ."""
+    fig, axes = plt.subplots(1, len(gains), figsize=(3.4 * len(gains), 3.2), squeeze=False)
+    for ax, (lam, g) in zip(axes[0], gains.items()):
+        _histograms(ax, g, f"λ = {lam:g}")
+    fig.tight_layout()
+    return plotting.credit(fig, sensitivity.code_gains, sensitivity_by_lam)
+
+
+def dictionaries_figure(atoms: dict[float, torch.Tensor], active: dict[float, float], show: int = 49) -> plt.Figure:
+    """Fig 5: the first `show` atoms of each dictionary and the fraction of active units per λ."""
+    n = len(atoms)
+    fig, axes = plt.subplots(1, n + 1, figsize=(2.6 * (n + 1), 2.9), gridspec_kw={"width_ratios": [1] * n + [1.2]})
+    for ax, (lam, D) in zip(axes, atoms.items()):
+        plotting.tile_grid(ax, D.T[:show], (28, 28))
+        ax.set_title(f"λ = {lam:g}")
+    axes[-1].bar([f"{lam:g}" for lam in active], list(active.values()))
+    axes[-1].set_yscale("log")
+    axes[-1].set_xlabel("λ")
+    axes[-1].set_title("fraction of active units")
+    fig.tight_layout()
+    return plotting.credit(fig, dictionary.learn, dictionaries_figure)
+
+
+def overlaps_figure(D: torch.Tensor, x: torch.Tensor, code: torch.Tensor, ov: sensitivity.Overlaps) -> plt.Figure:
+    """Fig 2: a digit, its reconstruction and strongest atoms; overlaps of all active pairs; the top pairs."""
+    pairs = len(ov.pairs)
+    fig = plt.figure(figsize=(10, 6.5))
+    grid = fig.add_gridspec(4, max(pairs, 7))
+    _image(fig.add_subplot(grid[0, 0]), x.reshape(-1), "digit", symmetric=False)
+    _image(fig.add_subplot(grid[0, 1]), D @ code.to(D.dtype), f"Dr ({len(ov.active)} atoms)", symmetric=False)
+    for i, a in enumerate(ov.active[:5].tolist()):
+        _image(fig.add_subplot(grid[0, 2 + i]), D[:, a], f"r={code[a]:.2f}")
+    ax = fig.add_subplot(grid[1, :])
+    ax.hist(ov.overlaps.numpy(), bins=60, color="0.4")
+    ax.set_yscale("log")
+    ax.set_xlabel("overlap dₐ·d_b of active atoms")
+    for j, (a, b) in enumerate(ov.pairs.tolist()):
+        _image(fig.add_subplot(grid[2, j]), D[:, a], f"{ov.top[j]:.2f}")
+        _image(fig.add_subplot(grid[3, j]), D[:, a] - D[:, b], "dₐ − d_b")
+    fig.tight_layout()
+    return plotting.credit(fig, sensitivity.overlaps, overlaps_figure)
+
+
+def spectrum_figure(spec: sensitivity.Spectrum, x: torch.Tensor, examples: dict[str, torch.Tensor],
+                    overlaps: dict[str, torch.Tensor], show: int = 40) -> plt.Figure:
+    """Fig 3: singular vectors by decreasing gain; example perturbations and their overlaps; RMS spectra."""
+    fig = plt.figure(figsize=(11, 8))
+    grid = fig.add_gridspec(3, 4, height_ratios=[1.4, 1, 1.3])
+    ax = fig.add_subplot(grid[0, :3])
+    picks = np.unique(np.linspace(0, len(spec.gains) - 1, show).round().astype(int))
+    plotting.tile_grid(ax, spec.vectors.T[picks], (28, 28), ncols=len(picks) // 2 + len(picks) % 2)
+    ax.set_title(f"singular vectors of D₊, gain 1/σ from {spec.gains[0]:.3g} (top left) to {spec.gains[-1]:.3g}")
+    _image(fig.add_subplot(grid[0, 3]), x.reshape(-1), "digit", symmetric=False)
+    for i, (kind, v) in enumerate(examples.items()):
+        _image(fig.add_subplot(grid[1, i]), v, f"Δx: {kind}")
+    ax = fig.add_subplot(grid[1, 3])
+    for kind, v in examples.items():
+        ax.plot(sensitivity.overlap_spectrum(spec, v[None])[0].numpy(), color=COLOURS[kind], lw=0.8)
+    ax.set_title("overlap of the examples", fontsize=8)
+    ax = fig.add_subplot(grid[2, :])
+    for kind, o in overlaps.items():
+        power = o.pow(2).sum(1).mean()
+        ax.plot(o.pow(2).mean(0).sqrt().numpy(), color=COLOURS[kind], label=f"{kind} ({power:.0%} of power on D₊)")
+    ax.set_xlabel("singular vector, by decreasing gain")
+    ax.set_ylabel("RMS overlap")
+    ax.legend(fontsize=7, loc="upper left")
+    twin = ax.twinx()
+    twin.plot(spec.gains.numpy(), color="0.3", ls="--", label="gain 1/σ")
+    twin.set_yscale("log")
+    twin.set_ylabel("gain 1/σ")
+    twin.grid(False)
+    fig.tight_layout()
+    return plotting.credit(fig, sensitivity.spectrum, sensitivity.overlap_spectrum, spectrum_figure)
+
+
+def supervised_figure(results: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Figs 4 and 7: test accuracy against labels per class for each representation and classifier."""
+    order = list(dict.fromkeys(results["representation"]))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
+    for ax, clf in zip(axes, ["1-NN euclidean", "1-NN cosine", "logistic"]):
+        sns.lineplot(results[results.classifier == clf], x="k", y="accuracy", hue="representation", hue_order=order,
+                     marker="o", errorbar=("pi", 100), ax=ax, legend=clf == "logistic")
+        ax.set_xscale("log")
+        ax.set_xlabel("labels per class")
+        ax.set_title(f"{clf} {title}".strip())
+    axes[-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return plotting.credit(fig, classifiers.evaluate, supervised_figure)
