@@ -47,7 +47,7 @@ class CSCLayer(nn.Module):
         self.padding, self.n_iter, self.fista, self.power_steps = padding, n_iter, fista, power_steps
         self.lam = lam
         self.register_buffer("_v", torch.empty(0), persistent=False)
-        self.register_buffer("lipschitz", torch.tensor(float("nan")), persistent=False)
+        self.lipschitz = float("nan")  # a Python float: reading it never waits for the GPU
 
     @property
     def lam(self) -> float:
@@ -84,8 +84,8 @@ class CSCLayer(nn.Module):
             v = self.adjoint(self.synthesize(v, W), W)
             v = v / v.norm()
         self._v = v
-        self.lipschitz = self.adjoint(self.synthesize(v, W), W).flatten().dot(v.flatten()).detach()
-        return float(self.lipschitz)
+        self.lipschitz = float(self.adjoint(self.synthesize(v, W), W).flatten().dot(v.flatten()))
+        return self.lipschitz
 
     def _code_shape(self, x: torch.Tensor) -> tuple[int, int]:
         """Spatial size of the code maps for input x."""
@@ -97,10 +97,10 @@ class CSCLayer(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"expected input (B, {self.weight.shape[1]}, H, W), got {tuple(x.shape)}")
         shape = self._code_shape(x)
-        if self.training or self._v.shape[-2:] != shape or torch.isnan(self.lipschitz):
+        if self.training or self._v.shape[-2:] != shape or math.isnan(self.lipschitz):
             self.power_iteration(shape, steps=None if self._v.shape[-2:] == shape else 50)
         W = self.atoms()
-        eta = 0.9 / float(self.lipschitz)
+        eta = 0.9 / self.lipschitz
         Dtx = self.adjoint(x, W)
         c = F.relu(eta * (Dtx - self._lam))
         z, t = c, 1.0
@@ -118,10 +118,6 @@ class CSCLayer(nn.Module):
     def residual(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Per-image reconstruction error ‖x − Dc‖₂ (Algorithm 1's r)."""
         return (x - self.synthesize(c)).flatten(1).norm(dim=1)
-
-    def objective(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Per-image LASSO objective λ‖c‖₁ + ½‖x − Dc‖²."""
-        return self._lam * c.flatten(1).abs().sum(1) + 0.5 * (x - self.synthesize(c)).flatten(1).pow(2).sum(1)
 
 
 def dictionary_matrix(layer: CSCLayer, shape: tuple[int, int]) -> torch.Tensor:
