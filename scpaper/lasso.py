@@ -296,6 +296,17 @@ class _Block:
         L[:, :w, :w] = self.L[:, :w, :w]
         self.L = L
 
+    def forget_last(self, rows: torch.Tensor, count: int, n: int) -> None:
+        """Remove the last `count` atoms of some rows' supports (their factor rows are the last ones too)."""
+        k = self.valid[rows].sum(1)
+        for back in range(1, count + 1):
+            p = k - back
+            self.valid[rows, p] = False
+            self.idx[rows, p] = n
+            self.coef[rows, p] = self.sign[rows, p] = 0.0
+            self.L[rows, p] = 0.0
+            self.L[rows, p, p] = 1.0
+
     def shrink(self, n: int) -> None:
         """Cut padding beyond the next multiple of 8 above the largest support."""
         width = 8 * (int(self.valid.sum(1).max()) // 8 + 1)
@@ -394,19 +405,20 @@ class _Problem:
 def _next_atoms(pb: _Problem, st: _Block) -> tuple[torch.Tensor, ...]:
     """Stationary rows; for each, the two most violating atoms (rows × 2), their violations and signs.
 
-    Correlations are computed in the screening precision first; rows whose best violation lies within
-    its error bound are redone in float64, so that an atom joins only when it truly violates."""
+    Correlations are computed in the screening precision first (for every row: cheaper than picking
+    rows out); rows whose best violation lies within its error bound are redone in float64, so that
+    an atom joins only when it truly violates."""
+    g = st.c.to(pb.G_screen.dtype) - _times_gram(st.idx, st.coef.to(pb.G_screen.dtype), pb.G_screen)
     s = st.stationary.nonzero()[:, 0]
-    c, idx, coef = st.c[s], st.idx[s], st.coef[s]
-    dtype = pb.G_screen.dtype
-    best, atoms, theta = pb.top_two(c.to(dtype) - _times_gram(idx, coef.to(dtype), pb.G_screen), idx)
-    size = st.scale[s] + pb.lam.max() + coef.abs().sum(1) * pb.G.diagonal().max()
-    slack = pb.unit * (idx.shape[1] + 4) * size
+    best, atoms, theta = pb.top_two(g[s], st.idx[s])
+    size = st.scale[s] + pb.lam.max() + st.coef[s].abs().sum(1) * pb.G.diagonal().max()
+    slack = pb.unit * (st.idx.shape[1] + 4) * size
     best[:, 1:] = torch.where(best[:, 1:] > slack[:, None], best[:, 1:], -math.inf)
     unsure = (best[:, 0] <= slack).nonzero()[:, 0]
     if len(unsure):
-        g = c[unsure] - _times_gram(idx[unsure], coef[unsure], pb.G)
-        best[unsure], atoms[unsure], theta[unsure] = pb.top_two(g, idx[unsure])
+        u = s[unsure]
+        g = st.c[u] - _times_gram(st.idx[u], st.coef[u], pb.G)
+        best[unsure], atoms[unsure], theta[unsure] = pb.top_two(g, st.idx[u])
     return s, atoms, best, theta
 
 
@@ -485,8 +497,11 @@ def _exact(pb: _Problem, c: torch.Tensor, a0: torch.Tensor, max_iter: int, bar: 
         t = torch.where(finished | done, 0.0, t_hit.min(1).values.clamp(max=1))
         st.coef += t[:, None] * (z - st.coef)
         finished |= added & ~paired & (t <= 0)  # the new atom cannot move: its violation is rounding noise
-        st.single |= paired & (t <= 0)  # a pair of new atoms that cannot both move: add one at a time
         st.stationary = t >= 1
+        failed = (paired & (t <= 0)).nonzero()[:, 0]  # a pair of new atoms that cannot both move:
+        if len(failed):  # back to the stationary point before them, adding one atom at a time from now on
+            st.forget_last(failed, 2, n)
+            st.stationary[failed] = st.single[failed] = True
         drop = blocked & (t_hit <= t[:, None]) & (~finished & ~done & ~st.stationary)[:, None]
         r = drop.any(1).nonzero()[:, 0]
         if len(r):
