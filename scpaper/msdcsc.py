@@ -1,0 +1,219 @@
+"""MSD-CSC: a mixed-scale dense layer read as thresholding with the dictionary Dᵢ = [I  (Fᵢ^{sᵢ})ᵀ].
+
+Fᵢ^{sᵢ} is a convolution with dilation sᵢ (weights W of shape (g, n, k, k): n input maps, g new maps). The
+layer's code is Γᵢ = [carried part; new part] with n + g channels, and
+
+    Dᵢᵀ Γᵢ₋₁ = [Γᵢ₋₁ ; Fᵢ Γᵢ₋₁],      Dᵢ Γᵢ = Γᵢ[:n] + Fᵢᵀ Γᵢ[n:],
+
+so one thresholding step with no threshold on the carried part is MSDNet's dense layer (Zhang & Zhang's
+Proposition 1): the identity block is the dense concatenation, the dilated atoms are the dilated filters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from scpaper.cache import cached
+from scpaper.rescsc import _CIFAR, READOUT_GRID, analysis, cifar_split, lipschitz, synthesis
+from scpaper.runtime import Preset, seed_everything
+from scpaper.train import accuracy, fit
+
+
+def msd_analysis(G: torch.Tensor, W: torch.Tensor, dilation: int) -> torch.Tensor:
+    """Dᵢᵀ Γᵢ₋₁ = [Γᵢ₋₁ ; Fᵢ^{sᵢ} Γᵢ₋₁] (channels concatenated)."""
+    if G.shape[1] != W.shape[1]:
+        raise ValueError(f"Γᵢ₋₁ has {G.shape[1]} channels but the dilated atoms expect {W.shape[1]}")
+    return torch.cat([G, analysis(G, W, dilation)], dim=1)
+
+
+def msd_synthesis(code: torch.Tensor, W: torch.Tensor, dilation: int) -> torch.Tensor:
+    """Dᵢ Γᵢ = Γᵢ[:n] + (Fᵢ^{sᵢ})ᵀ Γᵢ[n:]."""
+    n = W.shape[1]
+    if code.shape[1] != n + W.shape[0]:
+        raise ValueError(f"an MSD-CSC code has {n + W.shape[0]} channels, got {code.shape[1]}")
+    return code[:, :n] + synthesis(code[:, n:], W, dilation)
+
+
+def msd_thresholds(beta_carried: torch.Tensor | float, beta_new: torch.Tensor, n: int) -> torch.Tensor:
+    """The (1, n + g, 1, 1) threshold vector β̃ = [β_I·1ₙ ; β] of one MSD-CSC layer; ValueError if negative."""
+    beta_new = torch.as_tensor(beta_new)
+    carried = torch.as_tensor(beta_carried, dtype=beta_new.dtype, device=beta_new.device).expand(n)
+    full = torch.cat([carried, beta_new.reshape(-1)])
+    if (full < 0).any():
+        raise ValueError("thresholds β must be non-negative")
+    return full.view(1, -1, 1, 1)
+
+
+def msdcsc_step(G: torch.Tensor, W: torch.Tensor, beta: torch.Tensor, dilation: int,
+                beta_carried: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """Layered thresholding Γᵢ = S⁺_{β̃}(Dᵢᵀ Γᵢ₋₁) with the MSD-CSC dictionary (Proposition 1's propagation)."""
+    return F.relu(msd_analysis(G, W, dilation) - msd_thresholds(beta_carried, beta, W.shape[1]).to(G))
+
+
+def msdcsc_ista(G: torch.Tensor, W: torch.Tensor, beta: torch.Tensor, dilation: int, n_iter: int,
+                beta_carried: torch.Tensor | float = 0.0, L: torch.Tensor | float | None = None,
+                start: torch.Tensor | None = None) -> torch.Tensor:
+    """n_iter non-negative ISTA steps on ½‖Γᵢ₋₁ − DᵢΓ‖² + ‖β̃⊙Γ‖₁ from start (default: the thresholding step)."""
+    if n_iter < 0:
+        raise ValueError(f"n_iter must be ≥ 0, got {n_iter}")
+    L = 1 + lipschitz(W.detach(), tuple(G.shape[-2:]), dilation) if L is None else L  # λ_max(DDᵀ) = 1 + ‖F‖²
+    thresholds = msd_thresholds(beta_carried, beta, W.shape[1]).to(G)
+    code = msdcsc_step(G, W, beta, dilation, beta_carried) if start is None else start
+    for _ in range(n_iter):
+        residual = G - msd_synthesis(code, W, dilation)
+        code = F.relu(code + (msd_analysis(residual, W, dilation) - thresholds) / L)
+    return code
+
+
+class MSDLayer(nn.Module):
+    """MSDNet's layer (Pelt & Sethian): a dilated convolution of all earlier maps, ReLU, concatenated on."""
+
+    def __init__(self, n_in: int, growth: int, dilation: int, k: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(n_in, growth, k, dilation=dilation, padding=dilation * (k // 2), padding_mode="circular")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[x ; ReLU(conv_s(x) + b)]."""
+        return torch.cat([x, F.relu(self.conv(x))], dim=1)
+
+
+@torch.no_grad()
+def msdlayer_from_msdcsc(W: torch.Tensor, beta: torch.Tensor, dilation: int) -> MSDLayer:
+    """The table's mapping: dilated conv = the atoms Fᵢ^{sᵢ}, bias = −β, dense concatenation = identity block."""
+    layer = MSDLayer(W.shape[1], W.shape[0], dilation, W.shape[-1]).to(W.dtype)
+    layer.conv.weight.copy_(W)
+    layer.conv.bias.copy_(-torch.as_tensor(beta, dtype=W.dtype).expand(W.shape[0]))
+    return layer
+
+
+def dilation_of(i: int, max_dilation: int) -> int:
+    """MSDNet's dilation schedule sᵢ = (i mod max_dilation) + 1."""
+    return i % max_dilation + 1
+
+
+class MSDCSCNet(nn.Module):
+    """MSD-CSC layers unfolded n_iter ISTA steps each (n_iter = 0: MSDNet's forward), 4×4-pooled, read out.
+
+    Thresholds are learned as softplus(ρ) ≥ 0: one β_I per layer on the carried maps, one β per new map.
+    """
+
+    def __init__(self, n_layers: int, growth: int, max_dilation: int, n_iter: int, in_channels: int = 3,
+                 n_classes: int = 10, k: int = 3) -> None:
+        super().__init__()
+        if n_layers <= 0 or growth <= 0 or max_dilation <= 0 or n_iter < 0:
+            raise ValueError(f"n_layers, growth, max_dilation must be > 0 and n_iter ≥ 0, got {n_layers}, {growth}, {max_dilation}, {n_iter}")
+        self.n_iter, self.max_dilation = n_iter, max_dilation
+        widths = [in_channels + growth * i for i in range(n_layers)]
+        self.atoms = nn.ParameterList([nn.Parameter(torch.randn(growth, n, k, k) / (n * k * k) ** 0.5) for n in widths])
+        self.rho_new = nn.ParameterList([nn.Parameter(torch.full((growth,), -4.0)) for _ in widths])
+        self.rho_carried = nn.Parameter(torch.full((n_layers,), -6.0))
+        self.readout = nn.Linear((in_channels + growth * n_layers) * READOUT_GRID ** 2, n_classes)
+
+    def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Γ₀ = x (non-negative images) and every layer's code Γ₁ … Γ_N."""
+        out = [x]
+        for i, W in enumerate(self.atoms):
+            out.append(msdcsc_ista(out[-1], W, F.softplus(self.rho_new[i]), dilation_of(i, self.max_dilation),
+                                   self.n_iter, F.softplus(self.rho_carried[i])))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores of images x (B, C, H, W) with values in [0, 1]."""
+        return self.readout(F.adaptive_avg_pool2d(self.codes(x)[-1], READOUT_GRID).flatten(1))
+
+
+class _UnitImages(nn.Module):
+    """uint8 images → floats in [0, 1] (non-negative, as Γ₀ must be), average-pooled by pool."""
+
+    def __init__(self, pool: int) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale and pool one batch."""
+        z = x.float() / 255
+        return F.avg_pool2d(z, self.pool) if self.pool > 1 else z
+
+
+@cached(data=_CIFAR)
+def unfolding_sweep(cfg: Preset, device: torch.device, seed: int) -> dict[str, list]:
+    """Test accuracy on CIFAR-10 of MSD-CSC nets with cfg.msd_iters ISTA steps per layer, and the trained nets."""
+    Xtr, ytr, Xte, yte = cifar_split(cfg)
+    prepare = _UnitImages(cfg.pool)
+    out: dict[str, list] = {"n_iter": [], "accuracy": [], "state": []}
+    for n_iter in cfg.msd_iters:
+        seed_everything(seed)
+        net = MSDCSCNet(cfg.msd_layers, cfg.msd_growth, cfg.msd_max_dilation, n_iter)
+        fit(net, Xtr, ytr, epochs=cfg.msd_epochs, batch_size=cfg.batch_size, lr=cfg.msd_lr, prepare=prepare,
+            device=device, seed=seed)
+        out["n_iter"].append(n_iter)
+        out["accuracy"].append(accuracy(net, Xte, yte, prepare=prepare, device=device))
+        out["state"].append({k: v.cpu() for k, v in net.state_dict().items()})
+    return out
+
+
+def nonneg_lasso(G: torch.Tensor, apply_D, apply_Dt, L: float, thresholds: torch.Tensor, shape: tuple[int, ...],
+                 n_iter: int) -> torch.Tensor:
+    """FISTA (Beck & Teboulle) for min_{Γ≥0} ½‖G − DΓ‖² + ‖β⊙Γ‖₁ with D given as operators; returns Γ."""
+    code = G.new_zeros(shape)
+    z, t = code, 1.0
+    for _ in tqdm(range(n_iter), desc="FISTA", leave=False):
+        new = F.relu(z + (apply_Dt(G - apply_D(z)) - thresholds) / L)
+        t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
+        z, code, t = new + (t - 1) / t_next * (new - code), new, t_next
+    return code
+
+
+def lasso_report(G: torch.Tensor, code: torch.Tensor, apply_D, apply_Dt, thresholds: torch.Tensor) -> dict[str, float]:
+    """Objective ½‖G−DΓ‖² + ‖β⊙Γ‖₁, relative error ‖G−DΓ‖²/‖G‖², and the KKT residual ‖Γ − ReLU(Γ − ∇)‖∞."""
+    residual = G - apply_D(code)
+    grad = -apply_Dt(residual) + thresholds
+    return {"objective": float(0.5 * residual.pow(2).sum() + (thresholds * code).sum()),
+            "relative_error": float(residual.pow(2).sum() / G.pow(2).sum()),
+            "kkt": float((code - F.relu(code - grad)).abs().max())}
+
+
+@torch.no_grad()
+def layer_lasso_comparison(state: dict, cfg: Preset, images: torch.Tensor) -> dict[str, list]:
+    """Per layer of a trained MSD-CSC net: the LASSO on its input Γᵢ₋₁ with Dᵢ = [I Fᵀ] (MSD-CSC) vs Dᵢ = Fᵀ (ML-CSC).
+
+    Both share the dilated atoms and the thresholds β of the new maps (MSD-CSC adds β_I on the carried
+    part); each is solved by cfg.lasso_iters FISTA steps, and the KKT residual says how far from optimal.
+    """
+    net = MSDCSCNet(cfg.msd_layers, cfg.msd_growth, cfg.msd_max_dilation, 0)
+    net.load_state_dict(state)
+    net = net.double()
+    inputs = net.codes(_UnitImages(cfg.pool)(images).double())[:-1]
+    rows: dict[str, list] = {"layer": [], "msd_objective": [], "ml_objective": [], "msd_error": [], "ml_error": [],
+                             "msd_kkt": [], "ml_kkt": []}
+    for i, (G, W) in enumerate(zip(inputs, net.atoms)):
+        s, n = dilation_of(i, cfg.msd_max_dilation), W.shape[1]
+        beta = F.softplus(net.rho_new[i])
+        L_F = lipschitz(W, tuple(G.shape[-2:]), s)
+        problems = {
+            "msd": (lambda c: msd_synthesis(c, W, s), lambda r: msd_analysis(r, W, s), 1 + L_F,
+                    msd_thresholds(F.softplus(net.rho_carried[i]), beta, n), (len(G), n + W.shape[0], *G.shape[-2:])),
+            "ml": (lambda c: synthesis(c, W, s), lambda r: analysis(r, W, s), L_F,
+                   beta.view(1, -1, 1, 1), (len(G), W.shape[0], *G.shape[-2:])),
+        }
+        rows["layer"].append(i + 1)
+        for name, (D, Dt, L, thresholds, shape) in problems.items():
+            code = nonneg_lasso(G, D, Dt, float(L), thresholds, shape, cfg.lasso_iters)
+            report = lasso_report(G, code, D, Dt, thresholds)
+            rows[f"{name}_objective"].append(report["objective"] / len(G))
+            rows[f"{name}_error"].append(report["relative_error"])
+            rows[f"{name}_kkt"].append(report["kkt"])
+    return rows
+
+
+def random_layer_outputs(channels: int, growth: int, size: int, dilation: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs of a random MSDNet layer (float64) and of the MSD-CSC thresholding step it maps to, on random maps."""
+    gen = torch.Generator().manual_seed(seed)
+    W = torch.randn(growth, channels, 3, 3, generator=gen, dtype=torch.float64)
+    beta = torch.rand(growth, generator=gen, dtype=torch.float64)
+    G = torch.rand(4, channels, size, size, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        return msdlayer_from_msdcsc(W, beta, dilation)(G), msdcsc_step(G, W, beta, dilation)
