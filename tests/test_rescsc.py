@@ -1,0 +1,63 @@
+"""Res-CSC: convolutional operators, exact Lipschitz constant, and residual block ≡ Res-CSC step."""
+
+import pytest
+import torch
+
+from scpaper import rescsc
+
+DT = torch.float64
+
+
+def dense_D(W: torch.Tensor, size: int) -> torch.Tensor:
+    """The synthesis operator D as a dense matrix, column j = D e_j."""
+    n = W.shape[0] * size * size
+    return rescsc.synthesis(torch.eye(n, dtype=DT).view(n, W.shape[0], size, size), W).reshape(n, -1).T
+
+
+def test_analysis_is_adjoint_of_synthesis_and_lipschitz_is_exact():
+    gen = torch.Generator().manual_seed(1)
+    W = torch.randn(4, 3, 3, 3, generator=gen, dtype=DT)
+    D = dense_D(W, 8)
+    x = torch.randn(2, 3, 8, 8, generator=gen, dtype=DT)
+    assert torch.allclose(rescsc.analysis(x, W).flatten(1), x.flatten(1) @ D, atol=1e-12)
+    assert torch.isclose(rescsc.lipschitz(W, (8, 8)), torch.linalg.eigvalsh(D.T @ D).max(), rtol=1e-10)
+    W2 = torch.randn(4, 4, 3, 3, generator=gen, dtype=DT)
+    assert torch.isclose(rescsc.lipschitz(W2, (12, 12), dilation=2), torch.linalg.eigvalsh(
+        (lambda M: M.T @ M)(rescsc.synthesis(torch.eye(576, dtype=DT).view(576, 4, 12, 12), W2, 2).reshape(576, -1).T)).max(),
+        rtol=1e-10)
+
+
+def test_gram_kernel_is_DtD():
+    gen = torch.Generator().manual_seed(2)
+    W = torch.randn(3, 3, 3, 3, generator=gen, dtype=DT)
+    g = torch.randn(2, 3, 10, 10, generator=gen, dtype=DT)
+    K = rescsc.gram_kernel(W)
+    via_kernel = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (2, 2, 2, 2), mode="circular"), K)
+    assert torch.allclose(via_kernel, rescsc.analysis(rescsc.synthesis(g, W), W), atol=1e-12)
+
+
+def test_residual_block_equals_rescsc_step():
+    block, csc = rescsc.random_block_outputs(channels=5, size=12, seed=3)
+    assert (block - csc).abs().max() < 1e-6
+    assert (csc > 0).any() and (csc == 0).any()  # the threshold is active, so the check is not trivial
+
+
+def test_rescsc_step_is_ista_step_from_previous_code():
+    gen = torch.Generator().manual_seed(4)
+    W = torch.randn(4, 4, 3, 3, generator=gen, dtype=DT)
+    x, x_prev = torch.rand(1, 4, 8, 8, generator=gen, dtype=DT), torch.rand(1, 4, 8, 8, generator=gen, dtype=DT)
+    L, beta = rescsc.lipschitz(W, (8, 8)), 0.3
+    D = dense_D(W, 8)
+    u = x_prev.flatten() - (D.T @ (D @ x_prev.flatten() - x.flatten())) / L
+    assert torch.allclose(rescsc.rescsc_step(x, x_prev, W, beta, L).flatten(), torch.relu(u - beta / L), atol=1e-12)
+    assert torch.allclose(rescsc.rescsc_step(x, torch.zeros_like(x_prev), W, beta, L), rescsc.layered_step(x, W, beta, L))
+
+
+def test_plain_and_residual_nets_share_parameters_and_bad_input_fails():
+    plain, res = rescsc.CSCNet(2, 4, residual=False), rescsc.CSCNet(2, 4, residual=True)
+    assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in res.parameters())
+    assert res(torch.randn(2, 3, 16, 16)).shape == (2, 10)
+    with pytest.raises(ValueError, match="odd k"):
+        rescsc.analysis(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 2, 2))
+    with pytest.raises(ValueError, match="non-negative"):
+        rescsc.layered_step(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), -1.0, 1.0)
