@@ -45,7 +45,8 @@ def msd_figure(unfold: dict[str, list], lasso: dict[str, list]) -> plt.Figure:
     layers = np.array(lasso["layer"])
     left.bar(layers - 0.2, lasso["ml_error"], 0.4, label="ML-CSC: Dᵢ = Fᵢᵀ")
     left.bar(layers + 0.2, lasso["msd_error"], 0.4, label="MSD-CSC: Dᵢ = [I Fᵢᵀ]")
-    left.set(xlabel="layer i", ylabel="‖Γᵢ₋₁ − DᵢΓ̂ᵢ‖² / ‖Γᵢ₋₁‖²", title="per-layer LASSO reconstruction", xticks=layers)
+    left.set(xlabel="layer i", ylabel="‖Γᵢ₋₁ − DᵢΓ̂ᵢ‖² / ‖Γᵢ₋₁‖²", title="per-layer LASSO reconstruction", xticks=layers,
+             yscale="log")
     left.legend(fontsize="small")
     right.plot(unfold["n_iter"], 100 * np.array(unfold["accuracy"]), "o-")
     right.set(xlabel="ISTA steps per layer (0 = MSDNet)", ylabel="test accuracy (%)", title="unfolded MSD-CSC",
@@ -62,7 +63,8 @@ def mlista_figure(rows: list[dict]) -> plt.Figure:
     for mode in mlista.MODES:
         pts = [cnn] + sorted((r for r in base if r["mode"] == mode), key=lambda r: r["T"])
         left.plot([r["T"] for r in pts], [100 * r["accuracy"] for r in pts], "o-", label=LABELS[mode])
-    left.set(xlabel="unrolled iterations T", ylabel="test accuracy (%)", title="accuracy vs T (same parameters)")
+    left.set(xlabel="unrolled iterations T", ylabel="test accuracy (%)", title="accuracy vs T (same parameters)",
+             xticks=sorted({r["T"] for r in base}))
     left.legend(fontsize="small")
     cnns = sorted((r for r in rows if r["mode"] == "cnn"), key=lambda r: r["parameters"])
     right.plot([r["parameters"] for r in cnns], [100 * r["accuracy"] for r in cnns], "k^-", label="CNN, widths ×1, ×2")
