@@ -111,13 +111,15 @@ def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_s
                      from_images: bool = False, device: torch.device | str = "cpu") -> Learned:
     """A dictionary learned on the first n_images MNIST training images (Luther & Seung, §2.1).
 
-    from_images: start from n_atoms distinct training images (among the first max(n_images, n_atoms))
-    scaled to unit norm, with zero codes, instead of the paper's N(0, 1) atoms and codes.
+    from_images: start from n_atoms distinct training images scaled to unit norm, with zero codes, instead
+    of the paper's N(0, 1) atoms and codes; the images come from outside the first n_images when the first
+    50 000 (the paper's training split) leave room, so no training digit starts as its own atom.
     """
     X = mnist_images(n_images)
     init = None
     if from_images:
-        pick = torch.randperm(max(n_images, n_atoms), generator=torch.Generator().manual_seed(seed))[:n_atoms]
-        init = mnist_images(max(n_images, n_atoms))[pick].T
+        lo = n_images if 50_000 - n_images >= n_atoms else 0
+        pick = lo + torch.randperm(50_000 - lo, generator=torch.Generator().manual_seed(seed))[:n_atoms]
+        init = mnist_images(50_000)[pick].T
     return learn(X, n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, init=init, zero_codes=from_images,
                  device=device)

@@ -78,22 +78,25 @@ def hidden_gains(W: torch.Tensor, b: torch.Tensor, X: torch.Tensor, V: torch.Ten
     return ((V @ W.T) * on).norm(dim=1) / V.norm(dim=1)
 
 
-def finite_difference(D: torch.Tensor, x: torch.Tensor, lam: float, v: torch.Tensor, eps: float = 1e-3) -> float:
-    """Relative gap between J₊v and the central difference (r(x + εv) − r(x − εv))/2ε of the exact solver.
+def finite_difference(D: torch.Tensor, x: torch.Tensor, lam: float, v: torch.Tensor,
+                      eps: tuple[float, ...] = (1e-3, 1e-4, 1e-5, 1e-6)) -> tuple[float, float]:
+    """Relative gap between J₊v and the central difference (r(x + εv) − r(x − εv))/2ε of the exact solver,
+    and the ε used: the largest in eps whose x ± εv keep the support (inf, 0 if none does).
 
-    The code is piecewise linear in x, so while x ± εv keep the support the difference has no truncation
-    error and a larger ε only lessens the solver's rounding; a changed support is reported as inf.
+    The code is piecewise linear in x, so on one support the difference has no truncation error and a
+    larger ε only lessens the solver's rounding.
     """
-    X = torch.stack([x - eps * v, x, x + eps * v]).double()
-    out = lasso.solve(D.double(), X, lam)
-    if not out.certified.all():
-        raise ValueError("the solver did not certify the codes used for the finite difference")
-    support = out.codes != 0
-    if not (support == support[1]).all():
-        return float("inf")
-    fd = (out.codes[2] - out.codes[0]) / (2 * eps)
-    jv = lasso.active_jacobian(D.double(), out.codes[1]) @ v.double()
-    return float((fd - jv).norm() / jv.norm())
+    D64 = D.double()
+    for e in eps:
+        out = lasso.solve(D64, torch.stack([x - e * v, x, x + e * v]).double(), lam)
+        if not out.certified.all():
+            raise ValueError("the solver did not certify the codes used for the finite difference")
+        support = out.codes != 0
+        if (support == support[1]).all():
+            fd = (out.codes[2] - out.codes[0]) / (2 * e)
+            jv = lasso.active_jacobian(D64, out.codes[1]) @ v.double()
+            return float((fd - jv).norm() / jv.norm()), e
+    return float("inf"), 0.0
 
 
 class Overlaps(NamedTuple):
