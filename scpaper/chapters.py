@@ -29,11 +29,11 @@ class ChapterFailed(RuntimeError):
     """A chapter's cell raised; the message names the chapter and the cell."""
 
 
-def listed(root: Path | None = None) -> list[Chapter]:
-    """Chapters in _toc.yml order: entries under book/executed/ whose source is book/<stem>.md."""
+def toc_files(root: Path | None = None) -> list[str]:
+    """Every document of _toc.yml (root first), as the paths without suffix that the toc gives."""
     root = root or runtime.ROOT
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files: list[str] = []
+    files: list[str] = [toc["root"]] if isinstance(toc.get("root"), str) else []
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
@@ -46,7 +46,14 @@ def listed(root: Path | None = None) -> list[Chapter]:
                 walk(item)
 
     walk(toc)
-    return [Chapter(Path(f).name, root / "book" / f"{Path(f).name}.md") for f in files if f.startswith("book/executed/")]
+    return files
+
+
+def listed(root: Path | None = None) -> list[Chapter]:
+    """Chapters in _toc.yml order: entries under book/executed/ whose source is book/<stem>.md."""
+    root = root or runtime.ROOT
+    return [Chapter(Path(f).name, root / "book" / f"{Path(f).name}.md")
+            for f in toc_files(root) if f.startswith("book/executed/")]
 
 
 def select(names: list[str], root: Path | None = None) -> list[Chapter]:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from scpaper import runtime
+from scpaper.glue import glue
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,6 @@ def report(chapter: str, scale: str, claims: list[Claim]) -> pd.DataFrame:
     Glue keys: '<chapter>_<key>_measured', '<chapter>_<key>_verdict', '<chapter>_summary'
     ('k of n claims reproduced') and '<chapter>_claims' (the table), so prose and the intro can cite them.
     """
-    from myst_nb import glue
-
     runtime.check_scale(scale)
     if len({c.key for c in claims}) != len(claims):
         raise ValueError(f"claim keys repeat in chapter {chapter!r}")

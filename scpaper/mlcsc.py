@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from scpaper import coherence, thresholds
+from scpaper.fista import iterate
 from scpaper.cache import cached
 
 
@@ -238,17 +239,7 @@ def ista(D: torch.Tensor, X: torch.Tensor, lam: float, n_iter: int, *, fista: bo
         raise ValueError(f"n_iter must be at least 1, got {n_iter}")
     eta = step_size(D)
     z = torch.zeros(X.shape[0], D.shape[1], dtype=X.dtype, device=X.device) if init is None else init
-    prev, t = z, 1.0
-    for _ in range(n_iter):
-        new = thresholds.soft(z + eta * (X - z @ D.T) @ D, lam * eta)
-        if fista:
-            t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-            z = new + (t - 1) / t_next * (new - prev)
-            t = t_next
-        else:
-            z = new
-        prev = new
-    return prev
+    return iterate(lambda z: thresholds.soft(z + eta * (X - z @ D.T) @ D, lam * eta), z, n_iter, momentum=fista)
 
 
 def layered_ista(model: Model, Y: torch.Tensor, lams: list[float], n_iter: int, *, fista: bool = False,

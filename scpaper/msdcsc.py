@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from scpaper.cache import cached
+from scpaper.fista import iterate
 from scpaper.rescsc import _CIFAR, READOUT_GRID, analysis, cifar_split, lipschitz, synthesis
 from scpaper.runtime import Preset, seed_everything
 from scpaper.train import accuracy, fit
@@ -158,13 +158,8 @@ def unfolding_sweep(cfg: Preset, device: torch.device, seed: int) -> dict[str, l
 def nonneg_lasso(G: torch.Tensor, apply_D, apply_Dt, L: float, thresholds: torch.Tensor, shape: tuple[int, ...],
                  n_iter: int) -> torch.Tensor:
     """FISTA (Beck & Teboulle) for min_{Γ≥0} ½‖G − DΓ‖² + ‖β⊙Γ‖₁ with D given as operators; returns Γ."""
-    code = G.new_zeros(shape)
-    z, t = code, 1.0
-    for _ in tqdm(range(n_iter), desc="FISTA", leave=False):
-        new = F.relu(z + (apply_Dt(G - apply_D(z)) - thresholds) / L)
-        t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
-        z, code, t = new + (t - 1) / t_next * (new - code), new, t_next
-    return code
+    return iterate(lambda z: F.relu(z + (apply_Dt(G - apply_D(z)) - thresholds) / L), G.new_zeros(shape), n_iter,
+                   desc="FISTA")
 
 
 def lasso_report(G: torch.Tensor, code: torch.Tensor, apply_D, apply_Dt, thresholds: torch.Tensor) -> dict[str, float]:

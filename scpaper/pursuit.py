@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.fft import dct
 from scipy.optimize import linprog
@@ -99,9 +100,8 @@ def recovered(true: torch.Tensor, est: torch.Tensor, rtol: float = 1e-6) -> torc
     return (est - true).norm(dim=1) <= rtol * true.norm(dim=1)
 
 
-def recovery_sweep(dictionaries: dict[str, torch.Tensor], sparsities: list[int], n_trials: int, seed: int = 0) -> "pd.DataFrame":
+def recovery_sweep(dictionaries: dict[str, torch.Tensor], sparsities: list[int], n_trials: int, seed: int = 0) -> pd.DataFrame:
     """Exact-recovery counts of BP and OMP for every dictionary and ‖x‖₀, with μ and the Donoho–Elad bound."""
-    import pandas as pd
 
     rows = []
     for name, D in dictionaries.items():

@@ -1,4 +1,4 @@
-"""SDNet: a convolutional-sparse-coding (CSC) layer as the stem of a CIFAR ResNet-18, after Li et al. (2022).
+"""SDNet: a convolutional-sparse-coding (CSC) layer as the stem of a CIFAR ResNet-18, after Dai, Li et al. (2022).
 
 The CSC layer computes non-negative codes c ≈ argmin_{c ≥ 0} λ‖c‖₁ + ½‖x − Dc‖² by a fixed number of
 unrolled ISTA (or FISTA) steps, where Dᵀx = conv2d(x, W) and Dc = conv_transpose2d(c, W) for a bank W of
@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from scpaper import data, runtime, train
 from scpaper.cache import cached
+from scpaper.fista import iterate
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -102,18 +103,9 @@ class CSCLayer(nn.Module):
         W = self.atoms()
         eta = 0.9 / self.lipschitz
         Dtx = self.adjoint(x, W)
-        c = F.relu(eta * (Dtx - self._lam))
-        z, t = c, 1.0
-        for _ in range(self.n_iter - 1):
-            c_next = F.relu(z + eta * (Dtx - self.adjoint(self.synthesize(z, W), W) - self._lam))
-            if self.fista:
-                t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-                z = c_next + (t - 1) / t_next * (c_next - c)
-                t = t_next
-            else:
-                z = c_next
-            c = c_next
-        return c
+        c = F.relu(eta * (Dtx - self._lam))  # the first step from zero, without the zero products
+        return iterate(lambda z: F.relu(z + eta * (Dtx - self.adjoint(self.synthesize(z, W), W) - self._lam)),
+                       c, self.n_iter - 1, momentum=self.fista)
 
     def residual(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Per-image reconstruction error ‖x − Dc‖₂ (Algorithm 1's r)."""

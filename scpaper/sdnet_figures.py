@@ -9,7 +9,7 @@ import torch
 
 from scpaper import plotting, robustness, sdnet
 
-PAPER_TOP1 = {"resnet": 95.54, "sdnet": 95.20}  # Li et al. 2022 / Zhang slides, CIFAR-10
+PAPER_TOP1 = {"resnet": 95.54, "sdnet": 95.20}  # Dai, Li et al. 2022 / Zhang slides, CIFAR-10
 PAPER_SPEED = {"resnet": 1600, "sdnet": 1500}  # images/s in the slides' table
 PAPER_MEMORY_GB = {"resnet": 1.0, "sdnet": 1.2}
 PAPER_PGD = {"linf": {"resnet": 0.01, "sdnet_lam0": 0.11, "sdnet_tuned": 35.18},

@@ -2,7 +2,8 @@
 
 Usage: python scripts/check_rendered.py _build/html
 For each page listed in _toc.yml: MathJax typeset the math (mjx-container elements present and no raw
-TeX delimiters left in the text), and every <img> points to a file that exists and decodes as an image.
+TeX delimiters left in the text), no displayed equation is wider than the text column (a reader would
+have to scroll it), and every <img> points to a file that exists and decodes as an image.
 Prints one line per page and exits 1 if any page fails. A screenshot of each page lands in
 _build/screenshots/ for a human look.
 """
@@ -17,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.image as mpimg
+
+from scpaper.chapters import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -50,15 +53,38 @@ class _Page(html.parser.HTMLParser):
             self.text.append(data)
 
 
+WINDOW = "--window-size=1200,1800"
+# Appended to a copy of each page: once MathJax has typeset, record on <body> the displayed equations that
+# are wider than their box (ids of the nearest labelled ancestors), so that the DOM dump carries layout.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const measure = () => {
+    const wide = [...document.querySelectorAll('mjx-container[display="true"]')]
+      .filter(e => e.scrollWidth > e.clientWidth + 1 || e.parentElement.scrollWidth > e.parentElement.clientWidth + 1)
+      .map(e => (e.closest("[id]") || {id: "?"}).id);
+    document.body.setAttribute("data-wide-math", wide.join(" "));
+    document.body.setAttribute("data-probed", "yes");
+  };
+  (window.MathJax && MathJax.startup) ? MathJax.startup.promise.then(measure) : measure();
+});
+</script>"""
+
+
 def dom(page: Path, profile: str) -> str:
-    """The DOM of page after scripts ran (MathJax included)."""
-    cmd = ["chromium", *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    """The DOM of page after scripts ran (MathJax included), with the layout probe's findings on <body>."""
+    probe = page.with_name(f".probe-{page.name}")
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    try:
+        cmd = ["chromium", *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", WINDOW, "--dump-dom",
+               probe.as_uri()]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    finally:
+        probe.unlink()
 
 
 def screenshot(page: Path, out: Path, profile: str) -> None:
     """Save a PNG of the page as a reader sees it."""
-    cmd = ["chromium", *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--window-size=1200,1800",
+    cmd = ["chromium", *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", WINDOW,
            f"--screenshot={out}", page.as_uri()]
     subprocess.run(cmd, capture_output=True, timeout=120, check=True)
 
@@ -66,7 +92,8 @@ def screenshot(page: Path, out: Path, profile: str) -> None:
 def check(page: Path, profile: str) -> list[str]:
     """Problems a reader would see on one page (empty when it is fine)."""
     parsed = _Page()
-    parsed.feed(dom(page, profile))
+    dumped = dom(page, profile)
+    parsed.feed(dumped)
     text = " ".join(parsed.text)
     problems = []
     raw = re.findall(r"\\\(|\\\[|\$\$", text)
@@ -75,6 +102,14 @@ def check(page: Path, profile: str) -> list[str]:
     source = page.read_text()
     if ("\\(" in source or "\\[" in source or 'class="math' in source) and parsed.mathjax == 0:
         problems.append("the page has math but MathJax typeset none of it")
+    if parsed.mathjax:
+        body = re.search(r"<body[^>]*>", dumped)
+        attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', body.group(0) if body else ""))
+        if attrs.get("data-probed") != "yes":
+            problems.append("the layout probe did not run")
+        elif attrs.get("data-wide-math"):
+            wide = attrs["data-wide-math"].split()
+            problems.append(f"{len(wide)} displayed equations wider than the text column (in: {', '.join(sorted(set(wide)))})")
     for src in parsed.images:
         if src.startswith("data:"):
             continue
@@ -91,23 +126,7 @@ def check(page: Path, profile: str) -> list[str]:
 
 def pages(html_root: Path) -> list[Path]:
     """The built pages of every document in _toc.yml."""
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("chapters", []))
-    return [(html_root / f"{f}.html").resolve() for f in files]
+    return [(html_root / f"{f}.html").resolve() for f in toc_files(ROOT)]
 
 
 def main(html_root: Path) -> int:

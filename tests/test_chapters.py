@@ -1,6 +1,5 @@
 """The chapter runner: execution with parameters, provenance, failing cells, and the command line."""
 
-import json
 import shutil
 
 import nbformat

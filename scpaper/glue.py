@@ -1,0 +1,22 @@
+"""Values glued into the book's prose: numbers are handed to myst-nb as plain Python numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def plain(value: Any) -> Any:
+    """A NumPy scalar or a one-element tensor as the Python number it holds; anything else unchanged."""
+    if isinstance(value, np.generic) or (isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0):
+        return value.item()
+    return value
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Glue value under name for {glue:text} and friends, which format only plain numbers (not 'np.float64(…)')."""
+    from myst_nb import glue as myst_glue
+
+    myst_glue(name, plain(value), display=display)
