@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -57,13 +58,15 @@ def listed(root: Path | None = None) -> list[Chapter]:
 
 
 def select(names: list[str], root: Path | None = None) -> list[Chapter]:
-    """Chapters matching each name by number ('1' or '01' is 01_*) or stem prefix ('03b'); all when names is empty."""
+    """Chapters matching each name by number ('1' or '01' is 01_*, '3b' is 03b_*) or stem prefix; all when names is empty."""
     chapters = listed(root)
     if not names:
         return chapters
     chosen = []
     for name in names:
-        hits = [c for c in chapters if c.stem.startswith(f"{name.zfill(2)}_" if name.isdigit() else name)]
+        number = re.fullmatch(r"(\d+)([a-z]?)", name)
+        prefix = f"{int(number[1]):02d}{number[2]}_" if number else name
+        hits = [c for c in chapters if c.stem.startswith(prefix)]
         if len(hits) != 1:
             known = ", ".join(c.stem for c in chapters)
             raise ValueError(f"chapter {name!r} matches {len(hits)} chapters; known: {known}")
@@ -119,8 +122,9 @@ def _append_provenance_cell(path: Path, record: dict) -> None:
 
     nb = nbformat.read(path, as_version=4)
     p = record["parameters"]
+    dirty = " with uncommitted changes" if record["commit"].endswith("+dirty") else ""
     text = (f"```{{admonition}} Provenance\n:class: note\nExecuted at scale `{p['scale']}` with seed {p['seed']} on "
-            f"{record['device']} (torch {record['torch']}, Python {record['python']}), commit `{record['commit'][:12]}`, "
+            f"{record['device']} (torch {record['torch']}, Python {record['python']}), commit `{record['commit'][:12]}`{dirty}, "
             f"finished {record['finished']} after {record['wall_time_s']} s.\n```")
     nb.cells.append(nbformat.v4.new_markdown_cell(text, metadata={"tags": ["provenance"]}))
     nbformat.write(nb, path)

@@ -16,7 +16,16 @@ def plain(value: Any) -> Any:
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """Glue value under name for {glue:text} and friends, which format only plain numbers (not 'np.float64(…)')."""
+    """Glue value under name for {glue:text} and friends, which format only plain numbers (not 'np.float64(…)').
+
+    A glued matplotlib figure is closed once stored, so that it appears where the text places it and not
+    a second time below the cell that made it.
+    """
+    from matplotlib.figure import Figure
     from myst_nb import glue as myst_glue
 
     myst_glue(name, plain(value), display=display)
+    if isinstance(value, Figure):
+        import matplotlib.pyplot as plt
+
+        plt.close(value)

@@ -114,7 +114,7 @@ def fig_pgd(study: dict) -> plt.Figure:
 
 
 def training_table(records: dict[str, dict], test_acc: dict[str, float], bench: dict[str, dict]) -> pd.DataFrame:
-    """Slides' CIFAR-10 table beside ours: parameters, top-1, memory and train/inference throughput."""
+    """Slides' CIFAR-10 table beside ours, one column per network: parameters, top-1, memory, throughput ('—': not measured)."""
     rows = []
     for arch in ("resnet", "sdnet"):
         b = bench[arch]
@@ -124,11 +124,14 @@ def training_table(records: dict[str, dict], test_acc: dict[str, float], bench: 
                      "paper memory (GB)": PAPER_MEMORY_GB[arch], "train img/s": b["train_img_s"],
                      "inference img/s": b["infer_img_s"], "paper img/s": PAPER_SPEED[arch],
                      "training time (s)": records[arch]["seconds"]})
-    return pd.DataFrame(rows).set_index("model").round(2)
+    return pd.DataFrame(rows).set_index("model").round(2).T.fillna("—")
 
 
 def pgd_table(study: dict, attacks: dict) -> pd.DataFrame:
-    """Table 4 beside ours: robust accuracy (%) of ResNet-18, SDNet-18 at λ0, tuned λ, and tuned λ under adaptive PGD."""
+    """Table 4 beside ours: robust accuracy (%) of ResNet-18, SDNet-18 at λ0, tuned λ, and tuned λ under adaptive PGD.
+
+    '—' marks what the paper does not report or what has no λ.
+    """
     rows = {"ResNet-18": "resnet", "SDNet-18, λ0": "sdnet_lam0", "SDNet-18, tuned λ (non-adaptive)": "sdnet_tuned",
             "SDNet-18, tuned λ (adaptive PGD)": "sdnet_adaptive"}
     table = {}
@@ -137,4 +140,4 @@ def pgd_table(study: dict, attacks: dict) -> pd.DataFrame:
         table[f"{label}, ours"] = [100 * study[name][key] for key in rows.values()]
         table[f"{label}, paper"] = [PAPER_PGD[name].get(key, np.nan) for key in rows.values()]
         table[f"{label}, tuned λ"] = [np.nan, study["lam0"], study[name]["tuned_lam"], study[name]["tuned_lam"]]
-    return pd.DataFrame(table, index=list(rows)).round(2)
+    return pd.DataFrame(table, index=list(rows)).round(2).fillna("—")

@@ -28,6 +28,13 @@ def test_toc_lists_chapters_and_selection_errors(book):
         chapters.select(["7"], book)
 
 
+def test_selection_by_number_letter_and_prefix():
+    stems = {name: [c.stem for c in chapters.select([name])] for name in ("3", "03", "3b", "03b_res", "04_sens")}
+    assert stems["3"] == stems["03"] == ["03_mlcsc_guarantees"]
+    assert stems["3b"] == stems["03b_res"] == ["03b_res_msd_csc"]
+    assert stems["04_sens"] == ["04_sensitivity"]
+
+
 def test_every_book_chapter_has_a_source():
     for chapter in chapters.listed():
         assert chapter.source.is_file(), f"_toc.yml lists {chapter.stem} but {chapter.source} is missing"
