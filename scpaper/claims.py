@@ -27,7 +27,23 @@ class Claim:
         return "reproduced" if self.holds else "not reproduced"
 
 
-def report(chapter: str, scale: str, claims: list[Claim]) -> pd.DataFrame:
+class ClaimsTable(pd.DataFrame):
+    """The claims as a table that shows every statement and number in full (pandas cuts cells at 50 characters)."""
+
+    @property
+    def _constructor(self) -> type[ClaimsTable]:
+        return ClaimsTable
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context("display.max_colwidth", None):
+            return super()._repr_html_()
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_colwidth", None, "display.max_columns", None, "display.width", None):
+            return super().__repr__()
+
+
+def report(chapter: str, scale: str, claims: list[Claim]) -> ClaimsTable:
     """Glue every claim's number and verdict, save them under results/<scale>/, and return the table.
 
     Glue keys: '<chapter>_<key>_measured', '<chapter>_<key>_verdict', '<chapter>_summary'
@@ -46,8 +62,8 @@ def report(chapter: str, scale: str, claims: list[Claim]) -> pd.DataFrame:
     record = {"chapter": chapter, "scale": scale, "summary": summary,
               "claims": [{**asdict(c), "verdict": c.verdict} for c in claims]}
     (out / f"{chapter}_claims.json").write_text(json.dumps(record, indent=2) + "\n")
-    table = pd.DataFrame({"claim": [c.statement for c in claims], "paper": [c.paper for c in claims],
-                          "measured here": [c.measured for c in claims], "verdict": [c.verdict for c in claims]})
+    table = ClaimsTable({"claim": [c.statement for c in claims], "paper": [c.paper for c in claims],
+                         "measured here": [c.measured for c in claims], "verdict": [c.verdict for c in claims]})
     table = table.set_index("claim")
     glue(f"{chapter}_claims", table, display=False)
     return table

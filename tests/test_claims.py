@@ -1,5 +1,6 @@
 """Claims boxes: verdicts follow the measured comparison, keys are unique, records are written."""
 
+import html
 import json
 
 import pytest
@@ -25,3 +26,10 @@ def test_repeated_keys_and_bad_scale_rejected():
         claims.report("toy", "smoke", [c, c])
     with pytest.raises(ValueError, match="unknown scale"):
         claims.report("toy", "tiny", [c])
+
+
+def test_claims_table_shows_long_numbers_in_full(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "ROOT", tmp_path)
+    measured = "max |Δ| < 1e-06 (fp32), < 1e-14 (fp64); 100% certified over every patch of every image"
+    table = claims.report("toy", "smoke", [claims.Claim("long", "a claim", "the paper", measured, True)])
+    assert html.escape(measured) in table._repr_html_() and measured in repr(table)
