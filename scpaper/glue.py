@@ -9,7 +9,7 @@ import torch
 
 
 def plain(value: Any) -> Any:
-    """A NumPy scalar or a one-element tensor as the Python number it holds; anything else unchanged."""
+    """A NumPy scalar, or a zero-dimensional array or tensor, as the Python number it holds; anything else unchanged."""
     if isinstance(value, np.generic) or (isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0):
         return value.item()
     return value

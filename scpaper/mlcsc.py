@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from scpaper import coherence, thresholds
-from scpaper.fista import iterate
 from scpaper.cache import cached
+from scpaper.fista import iterate
 
 
 def conv_dictionary(filters: torch.Tensor, n_positions: int) -> torch.Tensor:

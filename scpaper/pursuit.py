@@ -102,7 +102,6 @@ def recovered(true: torch.Tensor, est: torch.Tensor, rtol: float = 1e-6) -> torc
 
 def recovery_sweep(dictionaries: dict[str, torch.Tensor], sparsities: list[int], n_trials: int, seed: int = 0) -> pd.DataFrame:
     """Exact-recovery counts of BP and OMP for every dictionary and ‖x‖₀, with μ and the Donoho–Elad bound."""
-
     rows = []
     for name, D in dictionaries.items():
         mu = coherence.mutual_coherence(D)
