@@ -127,6 +127,12 @@ def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
 
 
+CIFAR10_SUBSET = ("cifar10_subset/train_images.npy", "cifar10_subset/train_labels.npy",
+                  "cifar10_subset/test_images.npy", "cifar10_subset/test_labels.npy")  # what cached CIFAR steps key on
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean and deviation of the training images in [0, 1]
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
 def load_cifar10(split: str = "train", full: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 images as uint8 (N, 3, 32, 32) RGB in 0..255 and labels as int64 (N,).
 

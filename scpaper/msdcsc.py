@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from scpaper.cache import cached
+from scpaper.data import CIFAR10_SUBSET
 from scpaper.fista import iterate
-from scpaper.rescsc import _CIFAR, READOUT_GRID, analysis, cifar_split, lipschitz, synthesis
+from scpaper.rescsc import READOUT_GRID, analysis, cifar_split, lipschitz, synthesis
 from scpaper.runtime import Preset, seed_everything
 from scpaper.train import accuracy, fit
 
@@ -138,7 +139,7 @@ class _UnitImages(nn.Module):
         return F.avg_pool2d(z, self.pool) if self.pool > 1 else z
 
 
-@cached(data=_CIFAR)
+@cached(data=CIFAR10_SUBSET)
 def unfolding_sweep(cfg: Preset, device: torch.device, seed: int) -> dict[str, list]:
     """Test accuracy on CIFAR-10 of MSD-CSC nets with cfg.msd_iters ISTA steps per layer, and the trained nets."""
     Xtr, ytr, Xte, yte = cifar_split(cfg)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scpaper.cache import cached
-from scpaper.data import load_cifar10
+from scpaper.data import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_SUBSET, load_cifar10
 from scpaper.runtime import Preset, seed_everything
 from scpaper.train import accuracy, fit
 
@@ -177,23 +177,16 @@ def cifar_prepare(pool: int) -> nn.Module:
 class _CifarPrepare(nn.Module):
     """Standardise with CIFAR-10's channel means and deviations, then average-pool."""
 
-    MEAN = (0.4914, 0.4822, 0.4465)
-    STD = (0.2470, 0.2435, 0.2616)
-
     def __init__(self, pool: int) -> None:
         super().__init__()
         self.pool = pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map a uint8 batch to standardised float32 maps."""
-        mean = torch.tensor(self.MEAN, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.STD, device=x.device).view(1, 3, 1, 1)
+        mean = torch.tensor(CIFAR10_MEAN, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1)
         z = (x.float() / 255 - mean) / std
         return F.avg_pool2d(z, self.pool) if self.pool > 1 else z
-
-
-_CIFAR = ("cifar10_subset/train_images.npy", "cifar10_subset/train_labels.npy",
-          "cifar10_subset/test_images.npy", "cifar10_subset/test_labels.npy")
 
 
 def cifar_split(cfg: Preset) -> tuple[torch.Tensor, ...]:
@@ -203,7 +196,7 @@ def cifar_split(cfg: Preset) -> tuple[torch.Tensor, ...]:
     return Xtr[:cfg.n_train], ytr[:cfg.n_train], Xte[:cfg.n_test], yte[:cfg.n_test]
 
 
-@cached(data=_CIFAR)
+@cached(data=CIFAR10_SUBSET)
 def depth_sweep(cfg: Preset, device: torch.device, seed: int) -> dict[str, list]:
     """Test accuracy of plain and Res-CSC nets at each depth cfg.res_blocks (number of blocks) on CIFAR-10."""
     Xtr, ytr, Xte, yte = cifar_split(cfg)

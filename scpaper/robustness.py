@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from scpaper import sdnet
+from scpaper import data, sdnet
 from scpaper.cache import cached
 
 # CIFAR-10-C's five severities (Hendrycks & Dietterich 2019, make_cifar_c.py)
@@ -65,7 +65,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: 
     return correct / len(X), (res / len(X) if residual else float("nan"))
 
 
-@cached(data=sdnet.CIFAR_FILES)
+@cached(data=data.CIFAR10_SUBSET)
 def corruption_sweep(spec: dict, split: str, n: int, lams: tuple[float, ...], seed: int = 0) -> dict:
     """Accuracy of a trained SDNet on n corrupted images of split ('val' or 'test') for every kind, severity 0–5, λ.
 
@@ -93,7 +93,7 @@ def corruption_sweep(spec: dict, split: str, n: int, lams: tuple[float, ...], se
     return {"acc": acc, "residual": res, "kinds": CORRUPTIONS, "lams": tuple(lams)}
 
 
-@cached(data=sdnet.CIFAR_FILES)
+@cached(data=data.CIFAR10_SUBSET)
 def corruption_accuracy(spec: dict, n: int, seed: int = 0) -> np.ndarray:
     """Test accuracy of a trained network (any arch) on n corrupted test images, shape (kinds, 6)."""
     X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])["test"]
@@ -201,7 +201,7 @@ def _robust_acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return evaluate(model, x.cpu(), y.cpu())[0]
 
 
-@cached(data=sdnet.CIFAR_FILES)
+@cached(data=data.CIFAR10_SUBSET)
 def pgd_study(resnet: dict, sdnet_spec: dict, n: int, lams: tuple[float, ...], attacks: dict, seed: int = 0) -> dict:
     """Robust accuracy of ResNet, SDNet at its trained λ0, at a tuned λ, and under an adaptive attack.
 

@@ -18,10 +18,6 @@ from scpaper import data, runtime, train
 from scpaper.cache import cached
 from scpaper.fista import iterate
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
-CIFAR_FILES = ("cifar10_subset/train_images.npy", "cifar10_subset/train_labels.npy",
-               "cifar10_subset/test_images.npy", "cifar10_subset/test_labels.npy")
 ARCHS = ("resnet", "sdnet")
 
 
@@ -126,7 +122,7 @@ def dictionary_matrix(layer: CSCLayer, shape: tuple[int, int]) -> torch.Tensor:
 class Normalize(nn.Module):
     """Per-channel (x − mean)/std, so the networks take images in [0, 1]."""
 
-    def __init__(self, mean: tuple[float, ...] = CIFAR_MEAN, std: tuple[float, ...] = CIFAR_STD) -> None:
+    def __init__(self, mean: tuple[float, ...] = data.CIFAR10_MEAN, std: tuple[float, ...] = data.CIFAR10_STD) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
@@ -224,7 +220,7 @@ def cifar_split(n_val: int, full: bool, seed: int = 0) -> dict[str, tuple[torch.
     return {"train": (Xtr, ytr), "val": (Xval, yval), "test": data.load_cifar10("test", full=full)}
 
 
-@cached(data=CIFAR_FILES)
+@cached(data=data.CIFAR10_SUBSET)
 def trained(arch: str, width: int, *, n_train: int, n_val: int, full: bool, epochs: int, batch_size: int, lr: float,
             lam: float = 0.1, n_iter: int = 2, device: torch.device | str = "cpu", seed: int = 0) -> dict:
     """Train arch on the first n_train training images (validation split held out) with SDNet's recipe.
