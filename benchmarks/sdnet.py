@@ -9,7 +9,8 @@ import argparse
 
 import torch
 
-from scpaper import runtime, sdnet
+from scpaper import sdnet
+from scpaper.book import runtime
 
 
 def main() -> None:

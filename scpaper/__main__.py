@@ -1,5 +1,5 @@
 """Entry point of `python -m scpaper`."""
 
-from scpaper.cli import main
+from scpaper.book.cli import main
 
 raise SystemExit(main())

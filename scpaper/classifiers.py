@@ -8,8 +8,6 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from scpaper.cache import cached
-
 
 def nearest_neighbour(F_train: torch.Tensor, y_train: torch.Tensor, F_test: torch.Tensor, metric: str = "euclidean",
                       batch: int = 2048) -> torch.Tensor:
@@ -60,7 +58,6 @@ def few_labels(y: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(picks))
 
 
-@cached()
 def evaluate(pool: torch.Tensor, y_pool: torch.Tensor, val: torch.Tensor, y_val: torch.Tensor, test: torch.Tensor,
              y_test: torch.Tensor, ks: tuple[int, ...], seeds: int, weight_decays: tuple[float, ...],
              device: torch.device | str = "cpu") -> pd.DataFrame:
@@ -87,15 +84,6 @@ def evaluate(pool: torch.Tensor, y_pool: torch.Tensor, val: torch.Tensor, y_val:
             (W, b), wd = best
             rows.append((k, seed, "logistic", ((test @ W + b).argmax(1) == y_test).double().mean().item(), wd))
     return pd.DataFrame(rows, columns=["k", "seed", "classifier", "accuracy", "weight_decay"])
-
-
-def compare(representations: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-            labels: tuple[torch.Tensor, torch.Tensor, torch.Tensor], ks: tuple[int, ...], seeds: int,
-            weight_decays: tuple[float, ...], device: torch.device | str = "cpu") -> pd.DataFrame:
-    """evaluate() for each named representation (pool, validation, test features), stacked with its name."""
-    tables = [evaluate(*(t for pair in zip(feats, labels) for t in pair), tuple(ks), seeds, tuple(weight_decays), device)
-              .assign(representation=name) for name, feats in representations.items()]
-    return pd.concat(tables, ignore_index=True)
 
 
 def mean_accuracy(results: pd.DataFrame) -> pd.DataFrame:

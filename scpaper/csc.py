@@ -12,14 +12,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from scipy import stats
-from tqdm.auto import tqdm
 
 from scpaper import lasso
-from scpaper.cache import cached
-from scpaper.coherence import mutual_coherence
-
-MNIST_TEST = ("mnist/t10k-images-idx3-ubyte.gz",)
-CIFAR_TEST = ("cifar10_subset/test_images.npy",)
 
 
 def _check_images(x: torch.Tensor) -> None:
@@ -150,77 +144,8 @@ def compare(x: torch.Tensor, W: torch.Tensor, lam: torch.Tensor, stride: int = 1
     return rows
 
 
-def equivalence_inputs(n_images: int, crop: int, seed: int) -> dict[str, torch.Tensor]:
-    """Float64 image batches (N, C, H, W) for the equivalence check: whitened van Hateren crops, CIFAR-10 colour, MNIST."""
-    from scpaper.data import load_cifar10, load_mnist
-    from scpaper.natural_images import load_natural_images, whiten
-
-    if n_images <= 0 or crop <= 8:
-        raise ValueError(f"n_images must be positive and crop larger than 8, got {n_images}, {crop}")
-    rng = np.random.default_rng(seed)
-    white = [whiten(im) for im in load_natural_images("vanhateren")]
-    crops = []
-    for i in range(n_images):
-        im = white[i % len(white)]
-        r, c = (int(rng.integers(8, s - crop - 8)) for s in im.shape)
-        crops.append(im[r:r + crop, c:c + crop])
-    cifar = load_cifar10("test")[0][:n_images].to(torch.float64) / 255.0
-    mnist = load_mnist("test")[0][:n_images].to(torch.float64)
-    return {"van Hateren (whitened)": torch.stack(crops)[:, None], "CIFAR-10 (colour)": cifar, "MNIST": mnist[:, None]}
-
-
 # (input, kernel size, filters); the last row codes MNIST's layer-1 feature maps (multi-channel input)
 CASES = (("van Hateren (whitened)", 8, 64), ("CIFAR-10 (colour)", 5, 48), ("MNIST", 5, 25), ("MNIST layer-1 maps", 3, 64))
-
-
-@cached(data=MNIST_TEST + CIFAR_TEST)
-def equivalence_table(n_images: int, crop: int, lam_scale: float, seed: int, strides: tuple[int, ...] = (1, 2),
-                      dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)) -> pd.DataFrame:
-    """Claim 1 (Fig 7): for random orthonormal filters and λᵢ > 0, compare the ReLU layer with the
-    certified per-patch non-negative LASSO on every input of CASES, at every stride and dtype."""
-    inputs = equivalence_inputs(n_images, crop, seed)
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    for name, k, n_filters in tqdm(CASES, desc="equivalence", leave=False):
-        if name == "MNIST layer-1 maps":  # the stacked case: layer 2 codes layer 1's non-negative code maps
-            W1 = orthonormal_filters(16, 1, 5, gen)
-            x = relu_layer(inputs["MNIST"], W1, per_atom_lambda(inputs["MNIST"], W1, lam_scale, gen))
-        else:
-            x = inputs[name]
-        W = orthonormal_filters(n_filters, x.shape[1], k, gen)
-        for stride in strides:
-            lam = per_atom_lambda(x, W, lam_scale, gen, stride)
-            for row in compare(x, W, lam, stride, dtypes):
-                rows.append({"input": name, "channels": x.shape[1], "kernel": k, "filters": n_filters, "stride": stride, **row})
-    return pd.DataFrame(rows)
-
-
-@cached()
-def coherence_sweep(X: torch.Tensor, n_filters: int, ts: tuple[float, ...], lam_scales: tuple[float, ...],
-                    seed: int) -> pd.DataFrame:
-    """Claim 2: move unit-norm filters from an orthonormal set (t=0) to random (t=1); per step record μ and the gap
-    ‖ReLU(Φᵀp − λ) − a*‖/‖a*‖ between the ReLU layer and the certified non-negative LASSO code a* of patches X."""
-    if X.dim() != 2:
-        raise ValueError(f"X must hold flattened patches (n, dim), got {tuple(X.shape)}")
-    k = int(round(X.shape[1] ** 0.5))
-    if k * k != X.shape[1]:
-        raise ValueError(f"patches must be square, got dimension {X.shape[1]}")
-    gen = torch.Generator().manual_seed(seed)
-    W0 = orthonormal_filters(n_filters, 1, k, gen)
-    W1 = random_unit_filters(n_filters, 1, k, gen)
-    rms = (X @ dictionary(W0)).pow(2).mean().sqrt()
-    rows = []
-    for t in tqdm(ts, desc="coherence sweep", leave=False):
-        D = dictionary(interpolate_filters(W0, W1, t))
-        relu_in = X @ D
-        for s in lam_scales:
-            lam = float(s * rms)
-            result = lasso.solve(D, X, lam, nonneg=True)
-            relu = F.relu(relu_in - lam)
-            gap = (relu - result.codes).norm() / result.codes.norm().clamp_min(1e-300)
-            rows.append({"t": t, "mu": mutual_coherence(D), "lam_scale": s, "lam": lam, "gap": float(gap),
-                         "max_abs_diff": float((relu - result.codes).abs().max()), "certified": float(result.certified_fraction)})
-    return pd.DataFrame(rows)
 
 
 def gap_grows_with_mu(sweep: pd.DataFrame) -> float:

@@ -8,11 +8,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from scpaper import data
-from scpaper.cache import cached
 from scpaper.thresholds import soft, soft_nonneg
-
-MNIST_TRAIN = ("mnist/train-images-idx3-ubyte.gz",)
 
 
 class Learned(NamedTuple):
@@ -32,7 +28,6 @@ def objective(D: torch.Tensor, X: torch.Tensor, codes: torch.Tensor, lam: float)
     return float((0.5 * (X - codes @ D.T).double().pow(2).sum() + lam * codes.double().abs().sum()) / len(X))
 
 
-@cached()
 def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: int = 1, nonneg: bool = False,
           seed: int = 0, init: torch.Tensor | None = None, zero_codes: bool = False, device: torch.device | str = "cpu",
           progress: bool = True) -> Learned:
@@ -96,30 +91,3 @@ def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: 
             eta_d *= 0.5
         history.append(f)
     return Learned(D.cpu(), torch.tensor(history, dtype=torch.float64))
-
-
-def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
-    """The MNIST training images offset … offset+n−1 as rows of 784 pixels in [0, 1]."""
-    images, _ = data.load_mnist("train")
-    if n < 1 or offset < 0 or offset + n > len(images):
-        raise ValueError(f"need 1 ≤ n and offset + n ≤ {len(images)}, got n={n}, offset={offset}")
-    return images[offset:offset + n].reshape(n, -1)
-
-
-@cached(data=MNIST_TRAIN)
-def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_steps: int = 1, seed: int = 0,
-                     from_images: bool = False, device: torch.device | str = "cpu") -> Learned:
-    """A dictionary learned on the first n_images MNIST training images (Luther & Seung, §2.1).
-
-    from_images: start from n_atoms distinct training images scaled to unit norm, with zero codes, instead
-    of the paper's N(0, 1) atoms and codes; the images come from outside the first n_images when the first
-    50 000 (the paper's training split) leave room, so no training digit starts as its own atom.
-    """
-    X = mnist_images(n_images)
-    init = None
-    if from_images:
-        lo = n_images if 50_000 - n_images >= n_atoms else 0
-        pick = lo + torch.randperm(50_000 - lo, generator=torch.Generator().manual_seed(seed))[:n_atoms]
-        init = mnist_images(50_000)[pick].T
-    return learn(X, n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, init=init, zero_codes=from_images,
-                 device=device)

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from scpaper import train
-from scpaper.cache import cached
 
 
 def random_net(X: torch.Tensor, width: int, seed: int = 0, device: torch.device | str = "cpu",
@@ -30,7 +29,6 @@ def mlp(dim: int = 784, hidden: int = 784, classes: int = 10) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, classes))
 
 
-@cached()
 def train_mlp(X: torch.Tensor, y: torch.Tensor, hidden: int = 784, steps: int = 2000, lr: float = 0.1,
               batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu") -> nn.Sequential:
     """Train mlp() by plain SGD (no momentum, no weight decay), steps/2 steps at lr then steps/2 at lr/10."""

@@ -16,7 +16,6 @@ import torch
 from tqdm.auto import tqdm
 
 from scpaper import coherence, thresholds
-from scpaper.cache import cached
 from scpaper.fista import iterate
 
 
@@ -56,7 +55,6 @@ def sparse_filters(m: int, c: int, n: int, s: int, gen: torch.Generator, min_gap
     return f
 
 
-@cached()
 def low_coherence_filters(m: int, n: int, seed: int = 0, steps: int = 300) -> torch.Tensor:
     """m single-channel unit-norm filters of n taps whose circulant dictionary has low μ (Adam on a soft max of |G|)."""
     gen = torch.Generator().manual_seed(seed)

@@ -14,17 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scpaper.cache import cached
-from scpaper.data import load_mnist
-from scpaper.runtime import Preset, seed_everything
-from scpaper.train import accuracy, fit
 
 KERNELS = (6, 6, 4)
 STRIDES = (2, 2, 1)
 MODES = ("ista", "fista", "lbp")
 INIT_GAIN = 0.3  # keeps λ_max(DᵢᵀDᵢ) < 1 at initialisation, so the unit-step iterations start stable
-_MNIST = ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz",
-          "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 
 
 class UnrolledNet(nn.Module):
@@ -87,36 +81,3 @@ class UnrolledNet(nn.Module):
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable scalars of model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def mnist_split(cfg: Preset) -> tuple[torch.Tensor, ...]:
-    """MNIST train and test tensors of sizes cfg.mnist_train, cfg.mnist_test."""
-    Xtr, ytr = load_mnist("train")
-    Xte, yte = load_mnist("test")
-    return Xtr[:cfg.mnist_train], ytr[:cfg.mnist_train], Xte[:cfg.mnist_test], yte[:cfg.mnist_test]
-
-
-@cached(data=_MNIST)
-def train_unrolled(cfg: Preset, widths: tuple[int, int, int], T: int, mode: str, device: torch.device,
-                   seed: int) -> dict[str, float]:
-    """Train one unrolled net on MNIST with cfg's recipe; return its test accuracy and parameter count."""
-    Xtr, ytr, Xte, yte = mnist_split(cfg)
-    seed_everything(seed)
-    net = UnrolledNet(widths, T, mode)
-    fit(net, Xtr, ytr, epochs=cfg.mnist_epochs, batch_size=cfg.batch_size, lr=cfg.mnist_lr, device=device, seed=seed)
-    return {"accuracy": accuracy(net, Xte, yte, device=device), "parameters": n_parameters(net)}
-
-
-def unrolled_sweep(cfg: Preset, device: torch.device, seed: int) -> list[dict]:
-    """Every net of the chapter: each mode at each T in cfg.mnist_T, and CNNs (T = 0) at each width scale."""
-    widths = tuple(cfg.mnist_widths)
-    rows = []
-    for T in cfg.mnist_T:
-        for mode in (("cnn",) if T == 0 else MODES):
-            result = train_unrolled(cfg, widths, T, "ista" if mode == "cnn" else mode, device, seed)
-            rows.append({"mode": mode, "T": T, "width_scale": 1.0, **result})
-    for scale in cfg.mnist_cnn_scales:
-        scaled = tuple(max(1, round(w * scale)) for w in widths)
-        result = train_unrolled(cfg, scaled, 0, "ista", device, seed)
-        rows.append({"mode": "cnn", "T": 0, "width_scale": float(scale), **result})
-    return rows

@@ -15,12 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scpaper.cache import cached
-from scpaper.data import CIFAR10_SUBSET
 from scpaper.fista import iterate
-from scpaper.rescsc import READOUT_GRID, analysis, cifar_split, lipschitz, synthesis
-from scpaper.runtime import Preset, seed_everything
-from scpaper.train import accuracy, fit
+from scpaper.rescsc import READOUT_GRID, analysis, lipschitz, synthesis
 
 
 def msd_analysis(G: torch.Tensor, W: torch.Tensor, dilation: int) -> torch.Tensor:
@@ -126,7 +122,7 @@ class MSDCSCNet(nn.Module):
         return self.readout(F.adaptive_avg_pool2d(self.codes(x)[-1], READOUT_GRID).flatten(1))
 
 
-class _UnitImages(nn.Module):
+class UnitImages(nn.Module):
     """uint8 images → floats in [0, 1] (non-negative, as Γ₀ must be), average-pooled by pool."""
 
     def __init__(self, pool: int) -> None:
@@ -137,23 +133,6 @@ class _UnitImages(nn.Module):
         """Scale and pool one batch."""
         z = x.float() / 255
         return F.avg_pool2d(z, self.pool) if self.pool > 1 else z
-
-
-@cached(data=CIFAR10_SUBSET)
-def unfolding_sweep(cfg: Preset, device: torch.device, seed: int) -> dict[str, list]:
-    """Test accuracy on CIFAR-10 of MSD-CSC nets with cfg.msd_iters ISTA steps per layer, and the trained nets."""
-    Xtr, ytr, Xte, yte = cifar_split(cfg)
-    prepare = _UnitImages(cfg.pool)
-    out: dict[str, list] = {"n_iter": [], "accuracy": [], "state": []}
-    for n_iter in cfg.msd_iters:
-        seed_everything(seed)
-        net = MSDCSCNet(cfg.msd_layers, cfg.msd_growth, cfg.msd_max_dilation, n_iter)
-        fit(net, Xtr, ytr, epochs=cfg.msd_epochs, batch_size=cfg.batch_size, lr=cfg.msd_lr, prepare=prepare,
-            device=device, seed=seed)
-        out["n_iter"].append(n_iter)
-        out["accuracy"].append(accuracy(net, Xte, yte, prepare=prepare, device=device))
-        out["state"].append({k: v.cpu() for k, v in net.state_dict().items()})
-    return out
 
 
 def nonneg_lasso(G: torch.Tensor, apply_D, apply_Dt, L: float, thresholds: torch.Tensor, shape: tuple[int, ...],
@@ -170,39 +149,6 @@ def lasso_report(G: torch.Tensor, code: torch.Tensor, apply_D, apply_Dt, thresho
     return {"objective": float(0.5 * residual.pow(2).sum() + (thresholds * code).sum()),
             "relative_error": float(residual.pow(2).sum() / G.pow(2).sum()),
             "kkt": float((code - F.relu(code - grad)).abs().max())}
-
-
-@torch.no_grad()
-def layer_lasso_comparison(state: dict, cfg: Preset, images: torch.Tensor) -> dict[str, list]:
-    """Per layer of a trained MSD-CSC net: the LASSO on its input Γᵢ₋₁ with Dᵢ = [I Fᵀ] (MSD-CSC) vs Dᵢ = Fᵀ (ML-CSC).
-
-    Both share the dilated atoms and the thresholds β of the new maps (MSD-CSC adds β_I on the carried
-    part); each is solved by cfg.lasso_iters FISTA steps, and the KKT residual says how far from optimal.
-    """
-    net = MSDCSCNet(cfg.msd_layers, cfg.msd_growth, cfg.msd_max_dilation, 0)
-    net.load_state_dict(state)
-    net = net.double()
-    inputs = net.codes(_UnitImages(cfg.pool)(images).double())[:-1]
-    rows: dict[str, list] = {"layer": [], "msd_objective": [], "ml_objective": [], "msd_error": [], "ml_error": [],
-                             "msd_kkt": [], "ml_kkt": []}
-    for i, (G, W) in enumerate(zip(inputs, net.atoms)):
-        s, n = dilation_of(i, cfg.msd_max_dilation), W.shape[1]
-        beta = F.softplus(net.rho_new[i])
-        L_F = lipschitz(W, tuple(G.shape[-2:]), s)
-        problems = {
-            "msd": (lambda c: msd_synthesis(c, W, s), lambda r: msd_analysis(r, W, s), 1 + L_F,
-                    msd_thresholds(F.softplus(net.rho_carried[i]), beta, n), (len(G), n + W.shape[0], *G.shape[-2:])),
-            "ml": (lambda c: synthesis(c, W, s), lambda r: analysis(r, W, s), L_F,
-                   beta.view(1, -1, 1, 1), (len(G), W.shape[0], *G.shape[-2:])),
-        }
-        rows["layer"].append(i + 1)
-        for name, (D, Dt, L, thresholds, shape) in problems.items():
-            code = nonneg_lasso(G, D, Dt, float(L), thresholds, shape, cfg.lasso_iters)
-            report = lasso_report(G, code, D, Dt, thresholds)
-            rows[f"{name}_objective"].append(report["objective"] / len(G))
-            rows[f"{name}_error"].append(report["relative_error"])
-            rows[f"{name}_kkt"].append(report["kkt"])
-    return rows
 
 
 def random_layer_outputs(channels: int, growth: int, size: int, dilation: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,11 +12,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from scpaper import coherence, dictionary, lasso, natural_images, thresholds
-from scpaper.cache import cached
-from scpaper.data import REGISTRY
+from scpaper import coherence, lasso, thresholds
 
-IMAGE_FILES = tuple(sorted(name for name in REGISTRY if name.startswith("natural_images/")))
 CONSTRAINTS = ("polar", "eq18", "none")
 
 
@@ -62,15 +59,6 @@ def objective(Phi: torch.Tensor, X: torch.Tensor, lam: float) -> torch.Tensor:
     return (0.5 * (X - a @ Phi.T).pow(2).sum(1) + lam * a.abs().sum(1)).mean()
 
 
-@cached(data=IMAGE_FILES)
-def whitened_patches(n: int, size: int = 12, seed: int = 0, f0: float = 0.4, variance: float = 0.1) -> torch.Tensor:
-    """n random size×size patches (float32 rows) of the van Hateren and Kodak photographs, each photograph
-    whitened with the Olshausen–Field filter (cut-off f0) and scaled to zero mean and the given variance."""
-    images = [natural_images.whiten(im, f0, variance) for source in ("vanhateren", "kodak")
-              for im in natural_images.load_natural_images(source)]
-    return natural_images.sample_patches(images, size, n, np.random.default_rng(seed)).float()
-
-
 class Learned(NamedTuple):
     """Learned atoms (dim × n_atoms, float64 on the CPU) and eq 15 on held-out patches at the recorded steps."""
 
@@ -79,7 +67,6 @@ class Learned(NamedTuple):
     objective: torch.Tensor
 
 
-@cached()
 def learn(X: torch.Tensor, X_eval: torch.Tensor, n_atoms: int, lam: float, *, steps: int, lr: float, batch_size: int,
           constraint: str = "polar", records: int = 50, seed: int = 0, device: torch.device | str = "cpu",
           progress: bool = True) -> Learned:
@@ -126,7 +113,6 @@ def steps_to_reach(run: Learned, value: float) -> int | None:
     return int(run.steps[hit[0, 0]]) if len(hit) else None
 
 
-@cached()
 def ica_basis(X: torch.Tensor, n_components: int, seed: int = 0, max_iter: int = 400) -> torch.Tensor:
     """ICA basis functions of the rows of X: columns of sklearn FastICA's mixing matrix (logcosh contrast,
     unit-variance whitening), each scaled to unit norm; (dim × n_components) float64."""
@@ -144,15 +130,6 @@ class Standard(NamedTuple):
     atoms: torch.Tensor
     objective: float
     certified: float
-
-
-def standard_basis(X: torch.Tensor, X_eval: torch.Tensor, n_atoms: int, lam: float, *, steps: int, seed: int = 0,
-                   device: torch.device | str = "cpu") -> Standard:
-    """Unit-norm atoms learned by scpaper.dictionary.learn, then eq 1 per patch on X_eval with exact
-    (certified active-set) codes, and the certified fraction of those codes."""
-    atoms = dictionary.learn(X, n_atoms, lam, steps=steps, seed=seed, device=device, progress=False).atoms.double()
-    exact = lasso.solve(atoms, X_eval.double(), lam)
-    return Standard(atoms, dictionary.objective(atoms, X_eval.double(), exact.codes, lam), exact.certified_fraction)
 
 
 def high_frequency_share(atoms: torch.Tensor, shape: tuple[int, int], cutoff: float = 0.25) -> torch.Tensor:

@@ -14,8 +14,9 @@ from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.linear_model import OrthogonalMatchingPursuit
 from tqdm.auto import tqdm
 
-from scpaper import coherence, natural_images
-from scpaper.cache import cached
+from scpaper import coherence
+from scpaper.data.natural_images import load_natural_images
+from scpaper.whitening import sample_patches, whiten
 
 
 def gaussian_dictionary(n: int, m: int, seed: int = 0) -> torch.Tensor:
@@ -30,12 +31,11 @@ def dct_identity(n: int) -> torch.Tensor:
     return torch.cat([torch.eye(n, dtype=torch.float64), C], dim=1)
 
 
-@cached()
 def learned_dictionary(patch: int, m: int, n_patches: int, seed: int = 0) -> torch.Tensor:
     """patch² × m dictionary learned by sklearn's MiniBatchDictionaryLearning on whitened natural-image patches."""
     rng = np.random.default_rng(seed)
-    images = [natural_images.whiten(im) for im in natural_images.load_natural_images("skimage")]
-    X = natural_images.sample_patches(images, patch, n_patches, rng)
+    images = [whiten(im) for im in load_natural_images("skimage")]
+    X = sample_patches(images, patch, n_patches, rng)
     X = X - X.mean(1, keepdims=True)
     learner = MiniBatchDictionaryLearning(n_components=m, alpha=0.1, batch_size=256, max_iter=5, random_state=seed)
     D = torch.as_tensor(learner.fit(X).components_.T, dtype=torch.float64)

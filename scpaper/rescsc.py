@@ -15,10 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scpaper.cache import cached
-from scpaper.data import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_SUBSET, load_cifar10
-from scpaper.runtime import Preset, seed_everything
-from scpaper.train import accuracy, fit
+from scpaper.data import CIFAR10_MEAN, CIFAR10_STD
 
 READOUT_GRID = 4  # the last code is average-pooled to 4×4 before the linear read-out
 
@@ -187,30 +184,6 @@ class _CifarPrepare(nn.Module):
         std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1)
         z = (x.float() / 255 - mean) / std
         return F.avg_pool2d(z, self.pool) if self.pool > 1 else z
-
-
-def cifar_split(cfg: Preset) -> tuple[torch.Tensor, ...]:
-    """CIFAR-10 train and test tensors of the sizes cfg.n_train, cfg.n_test (full set when cfg.full_data)."""
-    Xtr, ytr = load_cifar10("train", full=cfg.full_data)
-    Xte, yte = load_cifar10("test", full=cfg.full_data)
-    return Xtr[:cfg.n_train], ytr[:cfg.n_train], Xte[:cfg.n_test], yte[:cfg.n_test]
-
-
-@cached(data=CIFAR10_SUBSET)
-def depth_sweep(cfg: Preset, device: torch.device, seed: int) -> dict[str, list]:
-    """Test accuracy of plain and Res-CSC nets at each depth cfg.res_blocks (number of blocks) on CIFAR-10."""
-    Xtr, ytr, Xte, yte = cifar_split(cfg)
-    prepare = cifar_prepare(cfg.pool)
-    out: dict[str, list] = {"depth": [], "plain": [], "res": []}
-    for n_blocks in cfg.res_blocks:
-        for kind in ("plain", "res"):
-            seed_everything(seed)
-            net = CSCNet(n_blocks, cfg.res_width, residual=kind == "res")
-            fit(net, Xtr, ytr, epochs=cfg.res_epochs, batch_size=cfg.batch_size, lr=cfg.res_lr, prepare=prepare,
-                device=device, seed=seed)
-            out[kind].append(accuracy(net, Xte, yte, prepare=prepare, device=device))
-        out["depth"].append(net.depth)
-    return out
 
 
 def random_block_outputs(channels: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,10 +7,8 @@ import skimage.util
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from scpaper import data, sdnet
-from scpaper.cache import cached
+from scpaper import sdnet
 
 # CIFAR-10-C's five severities (Hendrycks & Dietterich 2019, make_cifar_c.py)
 SEVERITIES: dict[str, tuple[float, ...]] = {
@@ -63,42 +61,6 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: 
         if residual:
             res += float(model.stem_residual(xb).float().sum())
     return correct / len(X), (res / len(X) if residual else float("nan"))
-
-
-@cached(data=data.CIFAR10_SUBSET)
-def corruption_sweep(spec: dict, split: str, n: int, lams: tuple[float, ...], seed: int = 0) -> dict:
-    """Accuracy of a trained SDNet on n corrupted images of split ('val' or 'test') for every kind, severity 0–5, λ.
-
-    Returns {'acc': (kinds, 6, len(lams)) array, 'residual': (kinds, 6) mean CSC residual at the trained λ,
-    'kinds', 'lams'}; severity 0 is the clean set.
-    """
-    if split not in ("val", "test"):
-        raise ValueError(f"split must be 'val' or 'test' (never select λ on the test set), got {split!r}")
-    X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])[split]
-    X, y = X[:n], y[:n]
-    model = sdnet.from_spec(spec)
-    lam0 = model.csc.lam
-    acc = np.zeros((len(CORRUPTIONS), 6, len(lams)))
-    res = np.zeros((len(CORRUPTIONS), 6))
-    bar = tqdm(total=acc.size, desc=f"λ sweep ({split})", leave=False)
-    for k, kind in enumerate(CORRUPTIONS):
-        for s in range(6):
-            Xc = corrupt(X, kind, s, seed)
-            sdnet.set_lambda(model, lam0)
-            res[k, s] = evaluate(model, Xc, y, residual=True)[1]
-            for j, lam in enumerate(lams):
-                acc[k, s, j] = evaluate(sdnet.set_lambda(model, lam), Xc, y)[0]
-                bar.update()
-    bar.close()
-    return {"acc": acc, "residual": res, "kinds": CORRUPTIONS, "lams": tuple(lams)}
-
-
-@cached(data=data.CIFAR10_SUBSET)
-def corruption_accuracy(spec: dict, n: int, seed: int = 0) -> np.ndarray:
-    """Test accuracy of a trained network (any arch) on n corrupted test images, shape (kinds, 6)."""
-    X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])["test"]
-    model = sdnet.from_spec(spec)
-    return np.array([[evaluate(model, corrupt(X[:n], kind, s, seed), y[:n])[0] for s in range(6)] for kind in CORRUPTIONS])
 
 
 def fit_lambda_of_residual(residual: np.ndarray, best_lam: np.ndarray) -> tuple[float, float]:
@@ -187,50 +149,3 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: f
             best[take], best_loss[take] = (x + delta)[take], loss[take]
             fooled |= wrong
     return best.detach()
-
-
-def _attack_set(spec: dict, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """n images of split as floats in [0, 1] on the spec's device, and their labels."""
-    X, y = sdnet.cifar_split(spec["n_val"], spec["full"], spec["seed"])[split]
-    device = torch.device(spec["device"])
-    return sdnet.to_unit(X[:n].to(device)), y[:n].to(device)
-
-
-def _robust_acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy of model on already perturbed images x."""
-    return evaluate(model, x.cpu(), y.cpu())[0]
-
-
-@cached(data=data.CIFAR10_SUBSET)
-def pgd_study(resnet: dict, sdnet_spec: dict, n: int, lams: tuple[float, ...], attacks: dict, seed: int = 0) -> dict:
-    """Robust accuracy of ResNet, SDNet at its trained λ0, at a tuned λ, and under an adaptive attack.
-
-    For each attack (name → pgd keyword arguments): adversarial examples are crafted against ResNet and
-    against SDNet at λ0; the tuned λ maximises SDNet's accuracy on n *validation* images attacked at λ0;
-    on n test images we report ResNet, SDNet at λ0, SDNet at the tuned λ on the λ0 examples (the
-    non-adaptive setting), accuracy vs λ on those examples ('transfer') and against PGD run on the
-    network at each λ ('adaptive').
-    """
-    resnet_model, model = sdnet.from_spec(resnet), sdnet.from_spec(sdnet_spec)
-    lam0 = model.csc.lam
-    out: dict = {"lams": tuple(lams), "lam0": lam0}
-    xv, yv = _attack_set(sdnet_spec, "val", n)
-    xt, yt = _attack_set(sdnet_spec, "test", n)
-    out["clean"] = {"resnet": _robust_acc(resnet_model, xt, yt), "sdnet": _robust_acc(model, xt, yt)}
-    for name, kw in tqdm(attacks.items(), desc="PGD", leave=False):
-        sdnet.set_lambda(model, lam0)
-        adv_val = pgd(model, xv, yv, seed=seed, **kw)
-        val_curve = [_robust_acc(sdnet.set_lambda(model, lam), adv_val, yv) for lam in lams]
-        i = int(np.argmax(val_curve))
-        adv_test = pgd(sdnet.set_lambda(model, lam0), xt, yt, seed=seed + 1, **kw)
-        at_lam0 = _robust_acc(model, adv_test, yt)
-        transfer = [_robust_acc(sdnet.set_lambda(model, lam), adv_test, yt) for lam in lams]
-        adaptive = []
-        for lam in lams:
-            sdnet.set_lambda(model, lam)
-            adaptive.append(_robust_acc(model, pgd(model, xt, yt, seed=seed + 2, **kw), yt))
-        out[name] = {"resnet": _robust_acc(resnet_model, pgd(resnet_model, xt, yt, seed=seed + 1, **kw), yt),
-                     "sdnet_lam0": at_lam0, "tuned_lam": float(lams[i]), "sdnet_tuned": transfer[i],
-                     "sdnet_adaptive": adaptive[i], "val_curve": val_curve,
-                     "transfer": transfer, "adaptive": adaptive}
-    return out

@@ -10,18 +10,12 @@ from __future__ import annotations
 import functools
 import math
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from scpaper import csc, train
-from scpaper.cache import cached
 from scpaper.data import load_mnist
-
-MNIST = ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz",
-         "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 
 
 class NonNegSC(nn.Module):
@@ -168,7 +162,6 @@ def mnist_split(n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[st
     return {"train": (Xtr[:n_train], ytr[:n_train]), "val": (Xv, yv), "test": (Xt[:n_test, None], yt[:n_test])}
 
 
-@cached(data=MNIST)
 def trained(arch: dict, *, n_train: int, n_val: int, epochs: int, batch_size: int, lr: float, seed: int,
             device: torch.device) -> dict:
     """Train SCNet(**arch) on MNIST with cross-entropy (scpaper.train.fit); return its CPU state and losses."""
@@ -219,28 +212,6 @@ def variants(lam_mins: tuple[float, ...], lasso_steps: int) -> dict[str, dict]:
     out.update({f"λ ≥ {m:g}": {"lam_min": float(m)} for m in lam_mins})
     out[f"LASSO, {lasso_steps} FISTA steps"] = {"lam_min": 0.0, "lasso_steps": lasso_steps}
     return out
-
-
-def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int, sigmas: tuple[float, ...], *,
-                       n_train: int, n_val: int, n_test: int, epochs: int, batch_size: int, lr: float, seed: int,
-                       device: torch.device) -> tuple[pd.DataFrame, dict[str, SCNet]]:
-    """Train every variant of `variants` and tabulate validation/test accuracy (clean and noisy), per-layer activity
-    and the share of λᵢ < 0; return the table and the trained models."""
-    data = mnist_split(n_train, n_val, n_test, seed)
-    Xt, yt = data["test"]
-    rows, models = [], {}
-    for name, extra in tqdm(variants(lam_mins, lasso_steps).items(), desc="variants", leave=False):
-        record = trained({**arch, **extra}, n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size, lr=lr,
-                         seed=seed, device=device)
-        model = models[name] = load(record, device)
-        row = {"model": name, "val acc": train.accuracy(model, *data["val"], device=device)}
-        for s in sigmas:
-            row[f"test acc σ={s:g}"] = train.accuracy(model, add_noise(Xt, s, seed), yt, device=device)
-        for j, share in enumerate(activity(model, Xt)):
-            row[f"active L{j + 1}"] = share
-        row["share λ<0"] = negative_lambda_share(model)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model"), models
 
 
 def accuracy_se(acc: float, n: int) -> float:

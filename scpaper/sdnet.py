@@ -14,8 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scpaper import data, runtime, train
-from scpaper.cache import cached
+from scpaper import data, train
 from scpaper.fista import iterate
 
 ARCHS = ("resnet", "sdnet")
@@ -220,7 +219,6 @@ def cifar_split(n_val: int, full: bool, seed: int = 0) -> dict[str, tuple[torch.
     return {"train": (Xtr, ytr), "val": (Xval, yval), "test": data.load_cifar10("test", full=full)}
 
 
-@cached(data=data.CIFAR10_SUBSET)
 def trained(arch: str, width: int, *, n_train: int, n_val: int, full: bool, epochs: int, batch_size: int, lr: float,
             lam: float = 0.1, n_iter: int = 2, device: torch.device | str = "cpu", seed: int = 0) -> dict:
     """Train arch on the first n_train training images (validation split held out) with SDNet's recipe.
@@ -374,22 +372,8 @@ def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> 
     return out
 
 
-def spec(cfg: runtime.Preset, arch: str, device: torch.device | str, seed: int = 0) -> dict:
-    """Keyword arguments of trained() for arch at a chapter preset (the key of every cached SDNet step)."""
-    return {"arch": arch, "width": cfg.width, "n_train": cfg.n_train, "n_val": cfg.n_val, "full": cfg.full,
-            "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "lam": cfg.lam0, "n_iter": cfg.n_iter,
-            "device": torch.device(device), "seed": seed}
-
-
-def from_spec(spec: dict) -> ResNet18:
-    """The trained network a spec describes (trained on first use, then read from the cache), in eval mode."""
-    record = trained(**spec)
-    return load(spec["arch"], spec["width"], record, lam=spec["lam"], n_iter=spec["n_iter"], device=spec["device"])
-
-
-@cached()
 def benchmark(width: int, *, batch_size: int, steps: int, device: torch.device | str = "cpu", seed: int = 0) -> dict:
-    """throughput() of freshly built ResNet-18 and SDNet-18 of this width, measured once and then read from the cache."""
+    """throughput() of freshly built ResNet-18 and SDNet-18 of this width."""
     torch.manual_seed(seed)
     return throughput({arch: build(arch, width) for arch in ARCHS}, batch_size=batch_size, steps=steps,
                       device=device, seed=seed)

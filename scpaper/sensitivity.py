@@ -14,7 +14,6 @@ import torch
 from tqdm.auto import tqdm
 
 from scpaper import data, distortion, lasso
-from scpaper.cache import cached
 
 KINDS = ("noise", "swap", "distortion")
 
@@ -27,7 +26,6 @@ class Codes(NamedTuple):
     seconds: float
 
 
-@cached()
 def exact_codes(D: torch.Tensor, X: torch.Tensor, lam: float, device: torch.device | str = "cpu") -> Codes:
     """Certified lasso codes of the rows of X over D (signed codes: S_λ is two-sided in eq 2–3)."""
     start = time.perf_counter()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 
-from scpaper.chapters import toc_files
+from scpaper.book.runner import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from scpaper import cache, runtime
+from scpaper.book import cache, runtime
 
 CALLS = []
 
@@ -64,7 +64,7 @@ def test_unreadable_entry_is_recomputed():
 
 WRITER = textwrap.dedent("""
     import torch
-    from scpaper import cache
+    from scpaper.book import cache
 
     @cache.cached()
     def big(n: int) -> torch.Tensor:

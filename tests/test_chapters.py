@@ -5,7 +5,7 @@ import shutil
 import nbformat
 import pytest
 
-from scpaper import chapters, cli, runtime
+from scpaper.book import cli, runner, runtime
 
 FIXTURES = runtime.ROOT / "tests" / "fixtures"
 
@@ -22,27 +22,27 @@ def book(tmp_path):
 
 
 def test_toc_lists_chapters_and_selection_errors(book):
-    assert [c.stem for c in chapters.listed(book)] == ["99_demo", "98_fails"]
-    assert [c.stem for c in chapters.select(["99"], book)] == ["99_demo"]
+    assert [c.stem for c in runner.listed(book)] == ["99_demo", "98_fails"]
+    assert [c.stem for c in runner.select(["99"], book)] == ["99_demo"]
     with pytest.raises(ValueError, match=r"chapter '7' matches 0 chapters; known: 99_demo, 98_fails"):
-        chapters.select(["7"], book)
+        runner.select(["7"], book)
 
 
 def test_selection_by_number_letter_and_prefix():
-    stems = {name: [c.stem for c in chapters.select([name])] for name in ("3", "03", "3b", "03b_res", "04_sens")}
+    stems = {name: [c.stem for c in runner.select([name])] for name in ("3", "03", "3b", "03b_res", "04_sens")}
     assert stems["3"] == stems["03"] == ["03_mlcsc_guarantees"]
     assert stems["3b"] == stems["03b_res"] == ["03b_res_msd_csc"]
     assert stems["04_sens"] == ["04_sensitivity"]
 
 
 def test_every_book_chapter_has_a_source():
-    for chapter in chapters.listed():
+    for chapter in runner.listed():
         assert chapter.source.is_file(), f"_toc.yml lists {chapter.stem} but {chapter.source} is missing"
 
 
 def test_execute_injects_parameters_and_records_provenance(book, tmp_path):
-    (chapter,) = chapters.select(["99"], book)
-    record = chapters.execute(chapter, "smoke", "cpu", 5, tmp_path / "out")
+    (chapter,) = runner.select(["99"], book)
+    record = runner.execute(chapter, "smoke", "cpu", 5, tmp_path / "out")
     assert record["parameters"] == {"scale": "smoke", "device": "cpu", "seed": 5}
     assert record["wall_time_s"] > 0 and record["device"].startswith("CPU")
     nb = nbformat.read(tmp_path / "out" / "99_demo.ipynb", as_version=4)
@@ -54,9 +54,9 @@ def test_execute_injects_parameters_and_records_provenance(book, tmp_path):
 
 
 def test_failing_cell_is_named(book, tmp_path):
-    (chapter,) = chapters.select(["98"], book)
-    with pytest.raises(chapters.ChapterFailed, match=r"^chapter 98_fails failed in cell 3: ValueError: no presets for chapter 'no_such_chapter'"):
-        chapters.execute(chapter, "smoke", "cpu", 0, tmp_path / "out")
+    (chapter,) = runner.select(["98"], book)
+    with pytest.raises(runner.ChapterFailed, match=r"^chapter 98_fails failed in cell 3: ValueError: no presets for chapter 'no_such_chapter'"):
+        runner.execute(chapter, "smoke", "cpu", 0, tmp_path / "out")
 
 
 def test_command_line_errors_are_one_line(capsys):
@@ -68,6 +68,6 @@ def test_command_line_errors_are_one_line(capsys):
 
 def test_render_refuses_missing_results(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "ROOT", tmp_path)
-    shutil.copy(runtime.Path(chapters.__file__).parents[1] / "_toc.yml", tmp_path / "_toc.yml")
+    shutil.copy(runtime.Path(runner.__file__).parents[2] / "_toc.yml", tmp_path / "_toc.yml")
     with pytest.raises(ValueError, match=r"results/full/ lacks executed notebooks for .*run `python -m scpaper run --scale full` first"):
-        chapters.render("full")
+        runner.render("full")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from scpaper import claims, runtime
+from scpaper.book import claims, runtime
 
 
 def test_report_writes_record_and_table(tmp_path, monkeypatch):

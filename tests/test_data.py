@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from scpaper import data, runtime
-from scpaper.natural_images import load_natural_images, sample_patches, whiten, whitening_filter
+from scpaper import data
+from scpaper.data.natural_images import load_natural_images
+from scpaper.whitening import sample_patches, whiten, whitening_filter
 
 NAME = "mnist/t10k-labels-idx1-ubyte.gz"
-REPO_DATA = runtime.ROOT / "data"
+REPO_DATA = data.ROOT
 
 
 @pytest.fixture
 def fake_root(tmp_path, monkeypatch):
     """A repository root with an empty data/ folder and no $SCPAPER_DATA."""
     (tmp_path / "data").mkdir()
-    monkeypatch.setattr(runtime, "ROOT", tmp_path)
+    monkeypatch.setattr(data, "ROOT", tmp_path / "data")
     monkeypatch.delenv("SCPAPER_DATA", raising=False)
     data._VERIFIED.clear()
     return tmp_path

@@ -12,8 +12,9 @@ from http.server import HTTPServer, SimpleHTTPRequestHandler
 import numpy as np
 import pytest
 
-from scpaper import cli, data, runtime
-from scpaper.download import cifar10_arrays, download, fetch
+from scpaper import data
+from scpaper.book import cli, runtime
+from scpaper.data.download import cifar10_arrays, download, fetch
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -38,7 +39,7 @@ def _publish_mnist(root):
     (root / "mnist").mkdir()
     for name in data.REGISTRY:
         if name.startswith("mnist/"):
-            shutil.copy(runtime.ROOT / "data" / name, root / name)
+            shutil.copy(data.ROOT / name, root / name)
 
 
 def test_download_fetches_and_verifies(mirror, tmp_path, capsys):

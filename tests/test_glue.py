@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from scpaper.glue import plain
+from scpaper.book.glue import plain
 
 
 def test_scalars_become_python_numbers_and_the_rest_is_untouched():

@@ -8,7 +8,7 @@ import scipy.linalg
 import torch
 from sklearn.linear_model import Ridge
 
-from scpaper import lasso, natural_images, orthogonal, thresholds
+from scpaper import lasso, orthogonal, thresholds, whitening
 
 
 @pytest.fixture
@@ -57,15 +57,15 @@ def test_relu_with_a_lambda_per_atom_is_the_nonnegative_lasso_code(gen):
 
 def test_learning_lowers_eq15_and_keeps_atoms_orthonormal(gen):
     X = torch.randn(400, 16, generator=gen) * torch.linspace(0.05, 1, 16)  # anisotropic, so atoms have to align
-    run = orthogonal.learn.__wrapped__(X, X[:100], 8, 0.1, steps=30, lr=1.0, batch_size=64, records=3, progress=False)
+    run = orthogonal.learn(X, X[:100], 8, 0.1, steps=30, lr=1.0, batch_size=64, records=3, progress=False)
     assert run.objective[-1] < run.objective[0]
     assert torch.allclose(run.atoms.T @ run.atoms, torch.eye(8, dtype=torch.float64), atol=1e-6)
     assert orthogonal.steps_to_reach(run, float(run.objective[-1])) <= 30
     assert orthogonal.steps_to_reach(run, -1.0) is None
     with pytest.raises(ValueError, match="unknown constraint"):
-        orthogonal.learn.__wrapped__(X, X, 8, 0.1, steps=1, lr=1.0, batch_size=8, constraint="qr")
+        orthogonal.learn(X, X, 8, 0.1, steps=1, lr=1.0, batch_size=8, constraint="qr")
     with pytest.raises(ValueError, match="lam ≥ 0"):
-        orthogonal.learn.__wrapped__(X, X, 8, -0.1, steps=1, lr=1.0, batch_size=8)
+        orthogonal.learn(X, X, 8, -0.1, steps=1, lr=1.0, batch_size=8)
 
 
 def test_learning_gradient_through_closed_form_matches_finite_differences(gen):
@@ -76,20 +76,20 @@ def test_learning_gradient_through_closed_form_matches_finite_differences(gen):
 
 def test_whitening_applies_the_olshausen_field_filter(gen):
     image = torch.rand(64, 64, generator=gen, dtype=torch.float64)
-    white = natural_images.whiten(image)
+    white = whitening.whiten(image)
     assert abs(float(white.mean())) < 1e-12 and abs(float(white.var()) - 0.1) < 1e-12
     ratio = torch.fft.fft2(white).abs() / torch.fft.fft2(image - image.mean()).abs().clamp_min(1e-12)
-    R = natural_images.whitening_filter((64, 64))
+    R = whitening.whitening_filter((64, 64))
     mask = R > 1e-3 * R.max()
     scale = ratio[mask] / R[mask]
     assert float(scale.std() / scale.mean()) < 1e-8  # output spectrum = input spectrum × R(f), up to one gain
     with pytest.raises(ValueError, match="NaN"):
-        natural_images.whiten(torch.full((8, 8), math.nan))
+        whitening.whiten(torch.full((8, 8), math.nan))
 
 
 def test_patch_sampling_draws_rows_of_the_images():
     images = [torch.arange(400, dtype=torch.float64).reshape(20, 20)]
-    patches = natural_images.sample_patches(images, 3, 50, np.random.default_rng(0), border=2)
+    patches = whitening.sample_patches(images, 3, 50, np.random.default_rng(0), border=2)
     assert patches.shape == (50, 9)
     assert torch.equal(patches[:, 1] - patches[:, 0], torch.ones(50, dtype=torch.float64))  # neighbours along a row
     assert torch.equal(patches[:, 3] - patches[:, 0], torch.full((50,), 20.0, dtype=torch.float64))  # next row
@@ -135,7 +135,7 @@ def test_top_k_is_optimal_for_orthonormal_atoms_only():
 def test_ica_recovers_mixed_laplacian_sources(gen):
     S = torch.distributions.Laplace(0.0, 1.0).sample((4000, 4))
     A = torch.randn(4, 4, generator=gen, dtype=torch.float64)
-    basis = orthogonal.ica_basis.__wrapped__(S.double() @ A.T, 4)
+    basis = orthogonal.ica_basis(S.double() @ A.T, 4)
     cosines = (basis.T @ (A / A.norm(dim=0))).abs()
     assert torch.allclose(basis.norm(dim=0), torch.ones(4, dtype=torch.float64))
     assert (cosines.max(0).values > 0.99).all()

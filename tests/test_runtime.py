@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from scpaper import runtime
+from scpaper.book import runtime
 
 
 def test_unknown_scale_is_one_line_error():

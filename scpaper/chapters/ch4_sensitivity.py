@@ -1,4 +1,4 @@
-"""Figures of the sensitivity chapter (Luther & Seung Figs 1–7); each returns a credited Figure."""
+"""Chapter 4's experiments and figures: sensitivity of sparse codes (Luther & Seung Figs 1–7)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from scpaper import classifiers, dictionary, plotting, sensitivity
+from scpaper import classifiers, dictionary, features, sensitivity
+from scpaper.book import plotting
+from scpaper.book.cache import cached
+from scpaper.data import MNIST, load_mnist
+
+exact_codes = cached()(sensitivity.exact_codes)
+train_mlp = cached()(features.train_mlp)
+evaluate = cached()(classifiers.evaluate)
+learn = cached()(dictionary.learn)
 
 COLOURS = dict(zip(sensitivity.KINDS, sns.color_palette(plotting.PALETTE, 3)))
 
@@ -137,3 +145,39 @@ def supervised_figure(results: pd.DataFrame, title: str = "") -> plt.Figure:
     axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return plotting.credit(fig, classifiers.evaluate, supervised_figure)
+
+
+def compare(representations: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+            labels: tuple[torch.Tensor, torch.Tensor, torch.Tensor], ks: tuple[int, ...], seeds: int,
+            weight_decays: tuple[float, ...], device: torch.device | str = "cpu") -> pd.DataFrame:
+    """evaluate() for each named representation (pool, validation, test features), stacked with its name."""
+    tables = [evaluate(*(t for pair in zip(feats, labels) for t in pair), tuple(ks), seeds, tuple(weight_decays), device)
+              .assign(representation=name) for name, feats in representations.items()]
+    return pd.concat(tables, ignore_index=True)
+
+
+def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
+    """The MNIST training images offset … offset+n−1 as rows of 784 pixels in [0, 1]."""
+    images, _ = load_mnist("train")
+    if n < 1 or offset < 0 or offset + n > len(images):
+        raise ValueError(f"need 1 ≤ n and offset + n ≤ {len(images)}, got n={n}, offset={offset}")
+    return images[offset:offset + n].reshape(n, -1)
+
+
+@cached(data=MNIST)
+def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_steps: int = 1, seed: int = 0,
+                     from_images: bool = False, device: torch.device | str = "cpu") -> dictionary.Learned:
+    """A dictionary learned on the first n_images MNIST training images (Luther & Seung, §2.1).
+
+    from_images: start from n_atoms distinct training images scaled to unit norm, with zero codes, instead
+    of the paper's N(0, 1) atoms and codes; the images come from outside the first n_images when the first
+    50 000 (the paper's training split) leave room, so no training digit starts as its own atom.
+    """
+    X = mnist_images(n_images)
+    init = None
+    if from_images:
+        lo = n_images if 50_000 - n_images >= n_atoms else 0
+        pick = lo + torch.randperm(50_000 - lo, generator=torch.Generator().manual_seed(seed))[:n_atoms]
+        init = mnist_images(50_000)[pick].T
+    return learn(X, n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, init=init, zero_codes=from_images,
+                 device=device)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from scpaper import runtime
+from scpaper.book import runtime
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 SCALES = ("smoke", "default", "full")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
@@ -42,7 +42,7 @@ class Preset:
             raise AttributeError(f"preset {self.chapter}/{self.scale} has no entry {key!r}") from None
 
     def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("presets are read-only; edit scpaper/presets/<chapter>.toml")
+        raise AttributeError("presets are read-only; edit scpaper/book/presets/<chapter>.toml")
 
     def as_dict(self) -> dict[str, Any]:
         """Return the preset's entries as a plain dict."""
@@ -62,7 +62,7 @@ def _check_size(chapter: str, scale: str, key: str, value: Any) -> None:
 
 
 def preset(chapter: str, scale: str) -> Preset:
-    """Load the sizes for chapter at scale from scpaper/presets/<chapter>.toml."""
+    """Load the sizes for chapter at scale from scpaper/book/presets/<chapter>.toml."""
     check_scale(scale)
     path = PRESET_DIR / f"{chapter}.toml"
     if not path.is_file():
@@ -88,10 +88,20 @@ def pick_device(name: str = "auto") -> torch.device:
     raise ValueError(f"unknown device {name!r}: choose auto, cpu or cuda")
 
 
+def threads() -> int:
+    """Torch's intra-op thread count for a run: $SCPAPER_THREADS, else 2 (the default scale's machine)."""
+    value = os.environ.get("SCPAPER_THREADS", "2")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"SCPAPER_THREADS must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def seed_everything(seed: int) -> np.random.Generator:
-    """Seed python, numpy and torch; return a numpy Generator seeded the same way."""
+    """Seed python, numpy and torch and fix torch's thread count (so one seed gives the same numbers run after
+    run on one machine); return a numpy Generator seeded the same way."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    torch.set_num_threads(threads())
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -100,22 +110,21 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class Paths:
-    """Where data, cache, results and executed notebooks live."""
+    """Where the cache, results and executed notebooks live (data: scpaper.data)."""
 
     root: Path
-    data: Path
     cache: Path
     results: Path
     executed: Path
 
-    @property
-    def full_data(self) -> Path | None:
-        """The folder named by $SCPAPER_DATA, or None when it is unset."""
-        value = os.environ.get("SCPAPER_DATA")
-        return Path(value).expanduser() if value else None
+
+def results_dir(scale: str) -> Path:
+    """Where a run writes its notebooks and claims: $SCPAPER_RESULTS when the runner sets it, else results/<scale>/."""
+    override = os.environ.get("SCPAPER_RESULTS")
+    return Path(override) if override else paths().results / check_scale(scale)
 
 
 def paths() -> Paths:
     """Return the project's paths; $SCPAPER_CACHE moves the cache."""
     cache = Path(os.environ.get("SCPAPER_CACHE", ROOT / ".cache" / "scpaper")).expanduser()
-    return Paths(ROOT, ROOT / "data", cache, ROOT / "results", ROOT / "book" / "executed")
+    return Paths(ROOT, cache, ROOT / "results", ROOT / "book" / "executed")

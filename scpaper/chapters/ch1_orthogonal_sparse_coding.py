@@ -1,4 +1,4 @@
-"""Figures of the orthogonal sparse coding chapter (Bowren Figs 1–5 and the checks beside them)."""
+"""Chapter 1's experiments and figures: orthogonal sparse coding (Bowren Figs 1–5 and the checks beside them)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scpaper import orthogonal, plotting, thresholds
+from scpaper import dictionary, lasso, orthogonal, thresholds
+from scpaper.book import plotting
+from scpaper.book.cache import cached
+from scpaper.data import NATURAL_IMAGES
+from scpaper.data.natural_images import load_natural_images
+from scpaper.whitening import sample_patches, whiten
+
+learn = cached()(orthogonal.learn)
+ica_basis = cached()(orthogonal.ica_basis)
+learn_standard = cached()(dictionary.learn)
 
 
 def _samples(ax: plt.Axes, u: torch.Tensor, a: torch.Tensor, every: int = 7) -> None:
@@ -130,3 +139,21 @@ def training(curves: dict[str, orthogonal.Learned]) -> plt.Figure:
     ax.legend(fontsize="small")
     fig.tight_layout()
     return plotting.credit(fig, training, orthogonal.learn)
+
+
+@cached(data=NATURAL_IMAGES)
+def whitened_patches(n: int, size: int = 12, seed: int = 0, f0: float = 0.4, variance: float = 0.1) -> torch.Tensor:
+    """n random size×size patches (float32 rows) of the van Hateren and Kodak photographs, each photograph
+    whitened with the Olshausen–Field filter (cut-off f0) and scaled to zero mean and the given variance."""
+    images = [whiten(im, f0, variance) for source in ("vanhateren", "kodak")
+              for im in load_natural_images(source)]
+    return sample_patches(images, size, n, np.random.default_rng(seed)).float()
+
+
+def standard_basis(X: torch.Tensor, X_eval: torch.Tensor, n_atoms: int, lam: float, *, steps: int, seed: int = 0,
+                   device: torch.device | str = "cpu") -> orthogonal.Standard:
+    """Unit-norm atoms learned by scpaper.dictionary.learn, then eq 1 per patch on X_eval with exact
+    (certified active-set) codes, and the certified fraction of those codes."""
+    atoms = learn_standard(X, n_atoms, lam, steps=steps, seed=seed, device=device, progress=False).atoms.double()
+    exact = lasso.solve(atoms, X_eval.double(), lam)
+    return orthogonal.Standard(atoms, dictionary.objective(atoms, X_eval.double(), exact.codes, lam), exact.certified_fraction)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scpaper import runtime
+from scpaper.book import runtime
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,20 +33,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; errors are printed as one line and give exit status 1."""
     args = _parser().parse_args(argv)
-    from scpaper import chapters
+    from scpaper.book import runner
     from scpaper.data import DataError
 
     try:
         if args.command == "run":
-            for record in chapters.run(args.chapters, args.scale, args.device, args.seed, args.refresh):
+            for record in runner.run(args.chapters, args.scale, args.device, args.seed, args.refresh):
                 print(f"{record['chapter']}: {record['wall_time_s']} s at scale {args.scale} on {record['device']}")
         elif args.command == "notebooks":
             runtime.check_scale(args.scale)
-            print(" ".join(str(runtime.paths().results / args.scale / f"{c.stem}.ipynb") for c in chapters.listed()))
+            print(" ".join(str(runtime.paths().results / args.scale / f"{c.stem}.ipynb") for c in runner.listed()))
         elif args.command == "render":
-            chapters.render(args.scale)
+            runner.render(args.scale)
         else:
-            from scpaper.download import GROUPS, download
+            from scpaper.data.download import GROUPS, download
 
             groups = tuple(args.only.split(",")) if args.only else GROUPS
             for path in download(args.dest, groups, args.base_url):

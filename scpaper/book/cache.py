@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import torch
 
-from scpaper import runtime
+from scpaper.book import runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SOURCE_DIGEST: str | None = None
@@ -25,7 +25,7 @@ def source_digest() -> str:
     global _SOURCE_DIGEST
     if _SOURCE_DIGEST is None:
         h = hashlib.sha256()
-        package = Path(__file__).resolve().parent
+        package = Path(__file__).resolve().parents[1]
         for path in sorted(package.rglob("*.py")):
             h.update(str(path.relative_to(package)).encode())
             h.update(path.read_bytes())

@@ -7,8 +7,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from scpaper import coherence, data, mlcsc, plotting, pursuit, train
-from scpaper.cache import cached
+from scpaper import coherence, mlcsc, pursuit, train
+from scpaper.book import plotting
+from scpaper.book.cache import cached
+from scpaper.data import MNIST, load_mnist
+
+low_coherence_filters = cached()(mlcsc.low_coherence_filters)
+learned_dictionary = cached()(pursuit.learned_dictionary)
 
 
 def _layer_rows(model: mlcsc.Model, codes: list[torch.Tensor], est: list[torch.Tensor], **labels) -> list[dict]:
@@ -100,16 +105,15 @@ def conv_coherences(model: nn.Module) -> list[tuple[float, float]]:
             for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
-@cached(data=("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz",
-              "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"))
+@cached(data=MNIST)
 def trained_cnn_coherence(n_images: int, epochs: int, seed: int = 0) -> pd.DataFrame:
     """Train SmallCNN on n_images MNIST digits; per conv layer, coherences at initialisation and after training."""
     torch.manual_seed(seed)
-    X, y = data.load_mnist("train")
+    X, y = load_mnist("train")
     net = SmallCNN()
     before = conv_coherences(net)
     train.fit(net, X[:n_images], y[:n_images], epochs=epochs, batch_size=64, lr=0.05, seed=seed, progress=False)
-    Xt, yt = data.load_mnist("test")
+    Xt, yt = load_mnist("test")
     acc = train.accuracy(net, Xt[:2000], yt[:2000])
     after = conv_coherences(net)
     return pd.DataFrame([{"layer": i + 1, "average (init)": b[0], "average (trained)": a[0], "mutual (trained)": a[1],
@@ -200,13 +204,11 @@ def fig_network_coherence(df: pd.DataFrame, shang: list[float]) -> plt.Figure:
     return plotting.credit(fig, trained_cnn_coherence, fig_network_coherence)
 
 
-
-
 def chapter_claims(single: pd.DataFrame, welch: float, welch_count: float, stripe: pd.DataFrame, stripe_bound: float,
                    global_bound: float, noise_df: pd.DataFrame, ratio_df: pd.DataFrame, unroll: pd.DataFrame,
                    nets: pd.DataFrame, shang: list[float]) -> list:
     """The chapter's claims, each with its measured numbers and a verdict computed from them."""
-    from scpaper.claims import Claim
+    from scpaper.book.claims import Claim
 
     s = single.assign(rate=single.successes / single.trials)
     below = s[s.k < s.bound]

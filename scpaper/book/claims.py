@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from scpaper import runtime
-from scpaper.glue import glue
+from scpaper.book import runtime
+from scpaper.book.glue import glue
 
 
 @dataclass(frozen=True)

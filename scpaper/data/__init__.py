@@ -11,10 +11,18 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import os
+
 import numpy as np
 import torch
 
-from scpaper import runtime
+ROOT = Path(__file__).resolve().parents[2] / "data"  # the repository's committed data sets
+
+
+def full_data_dir() -> Path | None:
+    """The folder named by $SCPAPER_DATA (the full-size data sets), or None when it is unset."""
+    value = os.environ.get("SCPAPER_DATA")
+    return Path(value).expanduser() if value else None
 
 
 class DataError(RuntimeError):
@@ -89,8 +97,8 @@ def sha256_of(path: Path) -> str:
 def locate(name: str) -> Path:
     """Return the verified path of a registered data file, or raise a one-line DataError."""
     expected = expected_sha256(name)
-    p = runtime.paths()
-    candidates = [p.data / name] + ([p.full_data / name] if p.full_data else [])
+    full = full_data_dir()
+    candidates = [ROOT / name] + ([full / name] if full else [])
     for path in candidates:
         if path.is_file():
             stat = path.stat()
@@ -101,7 +109,7 @@ def locate(name: str) -> Path:
                                 f"fetch it again with `python -m scpaper download --dest DIR`")
             _VERIFIED[key] = got
             return path
-    where = "$SCPAPER_DATA is unset" if p.full_data is None else f"not in {p.full_data}"
+    where = "$SCPAPER_DATA is unset" if full is None else f"not in {full}"
     raise DataError(f"missing data file {name} (sha256 {expected}; {where}): run "
                     f"`python -m scpaper download --dest DIR` and set SCPAPER_DATA=DIR")
 
@@ -127,6 +135,8 @@ def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
 
 
+MNIST = ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz",
+         "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")  # what cached MNIST steps key on
 CIFAR10_SUBSET = ("cifar10_subset/train_images.npy", "cifar10_subset/train_labels.npy",
                   "cifar10_subset/test_images.npy", "cifar10_subset/test_labels.npy")  # what cached CIFAR steps key on
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean and deviation of the training images in [0, 1]
@@ -152,3 +162,6 @@ def load_cifar10(split: str = "train", full: bool = False) -> tuple[torch.Tensor
         order = np.random.default_rng(0).permutation(len(labels))
         images, labels = images[order], labels[order]
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))), torch.from_numpy(labels.astype(np.int64))
+
+
+NATURAL_IMAGES = tuple(sorted(name for name in REGISTRY if name.startswith("natural_images/")))
