@@ -50,7 +50,7 @@ def test_execute_injects_parameters_and_records_provenance(book, tmp_path):
     assert injected and 'scale = "smoke"' in injected[0].source
     assert "provenance" in nb.cells[-1].metadata["tags"] and "scale `smoke`" in nb.cells[-1].source
     outputs = "".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "reproduced" in outputs
+    assert "passed" in outputs
 
 
 def test_failing_cell_is_named(book, tmp_path):
