@@ -9,8 +9,14 @@ PY := $(VENV)/bin/python
 JB := $(VENV)/bin/jupyter-book
 SCALE ?= default
 CHAPTERS ?=
+# The pinned CPU environment (exact versions and sha256 hashes) that `env` installs; `make lock`
+# regenerates it from pyproject.toml (+ the test extra) with pip-tools in its own venv.
+LOCK := requirements.lock
+LOCKVENV := .venv-lock
+PIP_VERSION := 26.3
+PIP_TOOLS_VERSION := 7.6.2
 
-.PHONY: book test env assets run html render-full full unit smoke nbval check-html clean
+.PHONY: book test env lock assets run html render-full full unit smoke nbval check-html clean
 
 book: env assets
 	$(PY) -m scpaper run $(CHAPTERS) --scale $(SCALE)
@@ -26,12 +32,41 @@ test: env assets
 
 env: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: $(LOCK) pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	PIP_NO_BINARY=elasticdeform $(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q pip==$(PIP_VERSION)
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -c "import elasticdeform, torch, jupyter_book, scpaper"
 	touch $@
+
+# Regenerate $(LOCK): existing pins are kept unless pyproject.toml needs otherwise; UPGRADE=1 takes
+# the newest versions allowed. pip-compile uses this machine's pip settings (pip config list), whose
+# --find-links holds the CPU torch wheel.
+define LOCK_HEADER
+# The pinned CPU environment (Python 3.11, Linux x86_64) that `make book` and `make test` install:
+#   pip install --require-hashes -r requirements.lock && pip install --no-deps -e .
+# Generated from pyproject.toml and its `test` extra by `make lock`; do not edit by hand.
+# torch: 2.13.0+cpu is the CPU wheel in /opt/wheels (--find-links below); its one hash is that
+#   file's. PyPI's torch 2.13.0 is the CUDA build (GBs, pulls nvidia-*) and matches neither the
+#   version nor the hash, so pip never fetches it.
+# elasticdeform: built from its sdist (--no-binary below: its wheels are built against NumPy 1 and
+#   fail to import under NumPy 2); its one hash is the sdist's. The build's own requirements
+#   (setuptools, numpy from setup_requires) go into pip's isolated build env, unpinned and unhashed.
+endef
+export LOCK_HEADER
+
+lock:
+	test -d $(LOCKVENV) || $(PYTHON) -m venv $(LOCKVENV)
+	$(LOCKVENV)/bin/python -m pip install -q pip==$(PIP_VERSION) pip-tools==$(PIP_TOOLS_VERSION)
+	rm -f $(LOCK).tmp; if [ -f $(LOCK) ]; then cp $(LOCK) $(LOCK).tmp; fi
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKVENV)/bin/pip-compile --quiet $(if $(UPGRADE),--upgrade) \
+	  --generate-hashes --allow-unsafe --strip-extras --extra test --no-emit-index-url \
+	  --pip-args "--no-binary elasticdeform" --output-file $(LOCK).tmp pyproject.toml
+	grep -q '^torch==[^ ]*+cpu ' $(LOCK).tmp || (echo "lock: torch is not the local CPU build" >&2; exit 1)
+	! grep -Eq '^(nvidia-|cuda-|triton)' $(LOCK).tmp || (echo "lock: CUDA packages in the lock" >&2; exit 1)
+	{ printf '%s\n' "$$LOCK_HEADER"; cat $(LOCK).tmp; } > $(LOCK)
+	rm -f $(LOCK).tmp
 
 assets: build-assets/mathjax/tex-mml-chtml.js
 
