@@ -59,3 +59,13 @@ def test_only_the_data_package_reads_the_data_folder():
     readers = [p for p in PACKAGE.rglob("*.py") if "data" not in p.relative_to(PACKAGE).parts[:1]
                and ("locate(" in p.read_text() or '/ "data"' in p.read_text())]
     assert not readers, readers
+
+
+def test_console_script_names_an_existing_function():
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    for target in scripts.values():
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), target
