@@ -96,7 +96,9 @@ def dry_run_settings(chapter: str) -> tuple[dict[str, Any], str]:
     path, table = _table(chapter)
     values = dict(table.get("dry_run", {}))
     flag = values.pop(DRY_RUN_DATA_FLAG, None)
-    full = {**table.get("common", {}), **table.get("full", {}), **values}
+    full = {**table.get("common", {}), **table.get("full", {})}
+    values = check_overrides(chapter, "full", values, full)  # a typo or a wrong type in [dry_run] is an error
+    full.update(values)
     note = ""
     if flag is not None:
         if flag not in full:
