@@ -58,7 +58,7 @@ def test_execute_injects_parameters_and_records_provenance(book, tmp_path):
     assert record["threads"] == runtime.threads() and record["blas"] and record["claims"]["summary"] == "controls: 1 passed"
     assert {"numpy", "scipy", "torch", "sklearn", "jupyter-book", "myst-nb", "papermill"} <= set(record["versions"])
     note = nb.cells[-1].source
-    assert f"Torch ran {runtime.threads()} threads" in note and "myst-nb" in note and "openblas" in note
+    assert f"Torch threads: {runtime.threads()} ($SCPAPER_THREADS)" in note and "myst-nb" in note and "openblas" in note
     assert nb.metadata["scpaper"]["chapter"] == "99_demo"
     assert (tmp_path / "out" / "demo_claims.json").is_file()  # the kernel wrote its claims where the runner said
     outputs = "".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -161,3 +161,10 @@ def test_render_shows_the_notebooks_it_staged(book, tmp_path, monkeypatch):
         assert f"Scale <code class=\"docutils literal notranslate\"><span class=\"pre\">{scale}</span></code>, seed {seed}" in page
         assert f"seed {seed}" in intro and "controls: 1 passed" in intro
     assert "seed 1" not in pages["default"][0]
+    # CI's smoke book goes to its own folder: the reader's staged pages and HTML stay as they were (item 7)
+    staged = (book / "book/executed/99_demo.ipynb").read_bytes()
+    reader = (book / "_build/html/book/executed/99_demo.html").read_text()
+    html = runner.render("smoke", into=book / "_build" / "test")
+    assert "seed 1" in (html / "book/executed/99_demo.html").read_text()
+    assert (book / "book/executed/99_demo.ipynb").read_bytes() == staged
+    assert (book / "_build/html/book/executed/99_demo.html").read_text() == reader

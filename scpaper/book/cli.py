@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --scale full: the full shapes with iteration counts cut to one or two, into results/full-dry-run/")
     run.add_argument("--no-stage", action="store_true", help="leave book/executed/ alone (CI)")
     render = sub.add_parser("render", help="build the HTML book, from results/<scale>/ when --scale is given")
-    render.add_argument("--scale", default=None, help="stage results/<scale>/*.ipynb first (e.g. full)")
+    render.add_argument("--scale", default=None, help="stage results/<scale>/*.ipynb first (a scale, a tag or full-dry-run)")
     render.add_argument("--fallback", default=None, help="stage chapters missing from results/<scale>/ from results/<fallback>/")
     render.add_argument("--into", type=Path, default=None, help="build a separate copy of the book in this folder")
     show = sub.add_parser("claims", help="print the claims table of a run")

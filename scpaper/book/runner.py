@@ -229,13 +229,13 @@ def provenance_text(record: dict) -> str:
     """The closing note of a page: how, where and when it was executed, with threads, BLAS and library versions."""
     p = record["parameters"]
     dirty = " with uncommitted changes" if record["commit"].endswith("+dirty") else ""
-    blas = "; ".join(f"{b['api']} {b['version'] or ''} {b['library']} ({b['threads']} threads)".replace("  ", " ")
+    blas = "; ".join(" ".join(str(x) for x in (b["api"], b["version"], b["library"]) if x) + f" ({b['threads']} threads)"
                      for b in record.get("blas", []))
     versions = ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())
     text = (f"Executed at scale `{p['scale']}` with seed {p['seed']} on {record['device']} (torch {record['torch']}, "
             f"Python {record['python']}), commit `{record['commit'][:12]}`{dirty}, finished {record['finished']} "
-            f"after {record['wall_time_s']} s. Torch ran {record.get('threads', '?')} threads "
-            f"($SCPAPER_THREADS); thread pools: {blas or 'none found'}. Libraries imported: {versions}.")
+            f"after {record['wall_time_s']} s. Torch threads: {record.get('threads', '?')} ($SCPAPER_THREADS); "
+            f"thread pools: {blas or 'none found'}. Libraries imported: {versions}.")
     if record.get("overrides"):
         text += f" Preset overrides: {_overrides_text(record['overrides'])}."
     return text
@@ -310,7 +310,8 @@ def write_overview(executed: Path | None = None, root: Path | None = None) -> Pa
             continue
         counts = record.get("claims", {}).get("summary", "no claims recorded")
         where = banner_text(record).replace("|", "\\|")
-        rows.append(f"| {{doc}}`/book/executed/{chapter.stem}` | `results/{record.get('run', record['parameters']['scale'])}/`: {where} | {counts} |")
+        run = record.get("run", record["parameters"]["scale"])
+        rows.append(f"| {{doc}}`/book/executed/{chapter.stem}` | `results/{run}/`: {where} | {counts} |")
     out = executed / "overview.md"
     out.write_text("\n".join(rows) + "\n")
     return out
@@ -333,7 +334,8 @@ def _book_copy(root: Path, into: Path) -> None:
 def render(scale: str | None = None, fallback: str | None = None, into: Path | None = None) -> Path:
     """Stage results/<scale>/ (chapters it lacks from results/<fallback>/) and build the HTML book from scratch.
 
-    Without scale the staged pages are rebuilt as they are. into builds a separate copy of the book there
+    scale and fallback name results folders: a scale, a variant's tag or full-dry-run. Without scale the
+    staged pages are rebuilt as they are. into builds a separate copy of the book there
     (e.g. CI's smoke book), leaving book/executed/ and _build/html alone. Returns the HTML folder.
     """
     p = runtime.paths()
@@ -346,7 +348,10 @@ def render(scale: str | None = None, fallback: str | None = None, into: Path | N
         chosen, missing = [], []
         for chapter in listed():
             found = [p.results / r / f"{chapter.stem}.ipynb" for r in runs if (p.results / r / f"{chapter.stem}.ipynb").is_file()]
-            (chosen.append(found[0]) if found else missing.append(chapter.stem))
+            if found:
+                chosen.append(found[0])
+            else:
+                missing.append(chapter.stem)
         if missing:
             where = " or ".join(f"results/{r}/" for r in runs)
             raise ValueError(f"{where} lacks executed notebooks for {', '.join(missing)}: "
