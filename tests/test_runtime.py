@@ -79,7 +79,7 @@ def test_dry_run_without_full_cifar_uses_the_subset_and_says_so(monkeypatch, tmp
     monkeypatch.setenv(runtime.DRY_RUN_ENV, "1")
     values, note = runtime.dry_run_settings("res_msd_csc")
     assert values["full_data"] is False and "committed subset stands in" in note
-    assert runtime.preset("res_msd_csc", "full").full_data is False and runtime.preset("res_msd_csc", "full").n_train == 100
+    assert runtime.preset("res_msd_csc", "full").full_data is False and runtime.preset("res_msd_csc", "full").n_train == 50
 
 
 def test_overrides_are_parsed_type_checked_and_applied_at_their_scale(monkeypatch):
