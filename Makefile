@@ -1,12 +1,12 @@
 # Two commands on a fresh machine: `make book` (set up, run every chapter at the default scale, build
-# the HTML book) and `make test` (unit tests, every chapter at smoke scale under nbval, a -W book
-# build and a headless-browser check of the rendered pages).
+# the HTML book) and `make test` (unit tests, every chapter at smoke scale under nbval, a CPU dry run of
+# the full scale, a -W build of the smoke book and a headless-browser check of its pages). `make test`
+# builds into _build/test/ and never touches the reader's book (_build/html, book/executed/).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-JB := $(VENV)/bin/jupyter-book
 SCALE ?= default
 CHAPTERS ?=
 # The pinned CPU environment (exact versions and sha256 hashes) that `env` installs; `make lock`
@@ -16,7 +16,10 @@ LOCKVENV := .venv-lock
 PIP_VERSION := 26.3
 PIP_TOOLS_VERSION := 7.6.2
 
-.PHONY: book test env lock assets run html render-full full unit smoke nbval check-html clean
+TEST_BOOK := _build/test
+HTML ?= _build/html
+
+.PHONY: book test env lock assets run html render-full full unit smoke dry-run nbval test-html check-html clean
 
 book: env assets
 	$(PY) -m scpaper run $(CHAPTERS) --scale $(SCALE)
@@ -26,9 +29,10 @@ book: env assets
 test: env assets
 	$(MAKE) unit
 	$(MAKE) smoke
+	$(MAKE) dry-run
 	$(MAKE) nbval
-	$(MAKE) html
-	$(MAKE) check-html
+	$(MAKE) test-html
+	$(MAKE) check-html HTML=$(TEST_BOOK)/_build/html
 
 env: $(VENV)/.installed
 
@@ -81,27 +85,32 @@ run: env
 	$(PY) -m scpaper run $(CHAPTERS) --scale $(SCALE)
 
 html: env assets
-	rm -rf _build/html
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(JB) build . -W -n --keep-going
+	$(PY) -m scpaper render
 
 unit: env
 	$(PY) -m pytest tests
 
 smoke: env
-	$(PY) -m scpaper run --scale smoke
+	$(PY) -m scpaper run --scale smoke --no-stage
+
+dry-run: env
+	$(PY) -m scpaper run --scale full --dry-run --device cpu
 
 nbval: env
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax $$($(PY) -m scpaper notebooks --scale smoke)
 
+test-html: env assets
+	$(PY) -m scpaper render --scale smoke --into $(TEST_BOOK)
+
 check-html: env
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(PY) scripts/check_rendered.py _build/html
+	$(PY) scripts/check_rendered.py $(HTML)
 
 full: env
 	$(PY) -m scpaper run $(CHAPTERS) --scale full --device cuda
 
 render-full: env assets
-	$(PY) -m scpaper render --scale full
+	$(PY) -m scpaper render --scale full --fallback default
 
 clean:
-	rm -rf _build book/executed results/smoke results/default
+	rm -rf _build book/executed results/smoke results/default results/full-dry-run

@@ -1,11 +1,13 @@
-"""The chapter runner: execution with parameters, provenance, failing cells, and the command line."""
+"""The chapter runner: execution with parameters, provenance, overrides, failing cells, rendering and the command line."""
 
+import json
 import shutil
+from dataclasses import asdict
 
 import nbformat
 import pytest
 
-from scpaper.book import cli, runner, runtime
+from scpaper.book import claims, cli, intervals, runner, runs, runtime
 
 FIXTURES = runtime.ROOT / "tests" / "fixtures"
 
@@ -14,17 +16,18 @@ FIXTURES = runtime.ROOT / "tests" / "fixtures"
 def book(tmp_path):
     """A two-chapter book: one that runs, one whose second cell raises."""
     (tmp_path / "book").mkdir()
-    for name in ("99_demo.md", "98_fails.md"):
+    for name in ("99_demo.md", "98_fails.md", "97_variant.md"):
         shutil.copy(FIXTURES / name, tmp_path / "book" / name)
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
-                                      "  - file: book/executed/99_demo\n    sections:\n      - file: book/executed/98_fails\n")
+                                      "  - file: book/executed/99_demo\n    sections:\n      - file: book/executed/98_fails\n"
+                                      "  - file: book/executed/97_variant\n")
     return tmp_path
 
 
 def test_toc_lists_chapters_and_selection_errors(book):
-    assert [c.stem for c in runner.listed(book)] == ["99_demo", "98_fails"]
+    assert [c.stem for c in runner.listed(book)] == ["99_demo", "98_fails", "97_variant"]
     assert [c.stem for c in runner.select(["99"], book)] == ["99_demo"]
-    with pytest.raises(ValueError, match=r"chapter '7' matches 0 chapters; known: 99_demo, 98_fails"):
+    with pytest.raises(ValueError, match=r"chapter '7' matches 0 chapters; known: 99_demo, 98_fails, 97_variant"):
         runner.select(["7"], book)
 
 
@@ -49,6 +52,15 @@ def test_execute_injects_parameters_and_records_provenance(book, tmp_path):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and 'scale = "smoke"' in injected[0].source
     assert "provenance" in nb.cells[-1].metadata["tags"] and "scale `smoke`" in nb.cells[-1].source
+    assert not [c for c in nb.cells if "scpaper-environment" in c.metadata.get("tags", [])]
+    assert nb.cells[0].source == "# Demo chapter" and "banner" in nb.cells[1].metadata["tags"]
+    assert "Scale `smoke`, seed 5" in nb.cells[1].source and f"{record['wall_time_s']} s" in nb.cells[1].source
+    assert record["threads"] == runtime.threads() and record["blas"] and record["claims"]["summary"] == "controls: 1 passed"
+    assert {"numpy", "scipy", "torch", "sklearn", "jupyter-book", "myst-nb", "papermill"} <= set(record["versions"])
+    note = nb.cells[-1].source
+    assert f"Torch threads: {runtime.threads()} ($SCPAPER_THREADS)" in note and "myst-nb" in note and "openblas" in note
+    assert nb.metadata["scpaper"]["chapter"] == "99_demo"
+    assert (tmp_path / "out" / "demo_claims.json").is_file()  # the kernel wrote its claims where the runner said
     outputs = "".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "passed" in outputs
 
@@ -71,3 +83,88 @@ def test_render_refuses_missing_results(tmp_path, monkeypatch):
     shutil.copy(runtime.Path(runner.__file__).parents[2] / "_toc.yml", tmp_path / "_toc.yml")
     with pytest.raises(ValueError, match=r"results/full/ lacks executed notebooks for .*run `python -m scpaper run --scale full` first"):
         runner.render("full")
+
+
+def test_override_reaches_the_chapter_and_the_provenance(book, tmp_path):
+    (chapter,) = runner.select(["97"], book)
+    assert runner.preset_name(chapter) == "sensitivity" and runner.claims_name(chapter) == "variant"
+    record = runner.execute(chapter, "default", "cpu", 0, tmp_path / "out", {"lams": [0.1, 0.3], "dict_steps": 200}, tag="myvariant")
+    assert record["overrides"] == {"lams": [0.1, 0.3], "dict_steps": 200} and record["tag"] == "myvariant"
+    nb = nbformat.read(tmp_path / "out" / "97_variant.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "lams=[0.1, 0.3] dict_steps=200" in printed
+    banner = next(c.source for c in nb.cells if "banner" in c.metadata.get("tags", []))
+    assert "`lams=[0.1, 0.3]`, `dict_steps=200`" in banner and "Variant run `myvariant`" in banner
+
+
+def test_bad_overrides_are_one_line_errors_naming_the_keys(capsys):
+    assert cli.main(["run", "4", "--scale", "default", "--set", "lamz=[0.1]", "--tag", "v"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("scpaper: error: preset sensitivity/default has no key 'lamz'; valid keys: ")
+    assert "dict_steps" in err and "lams" in err
+    assert cli.main(["run", "4", "--scale", "default", "--set", "dict_steps=2.5"]) == 1
+    assert capsys.readouterr().err == ("scpaper: error: preset sensitivity/default: dict_steps must be an int like 60, got 2.5\n")
+    assert cli.main(["run", "4", "--scale", "default", "--set", "lams=0.3"]) == 1
+    assert "lams must be a list of float like [0.3, 0.9], got 0.3" in capsys.readouterr().err
+    assert cli.main(["run", "4", "--set", "lams"]) == 1
+    assert "--set takes key=value" in capsys.readouterr().err
+    assert cli.main(["run", "4", "--tag", "full"]) == 1
+    assert "tag 'full' must be" in capsys.readouterr().err
+
+
+def _claims_file(folder, low):
+    """A claims file with one empirical claim whose interval starts at low (margin 0, side above) and one identity."""
+    folder.mkdir(parents=True)
+    made = [claims.empirical("gain", "B beats A", "+1 pt", intervals.Interval(low + 1, low, low + 2, 100, "paired bootstrap"),
+                             0.0, "above", what="Δ", unit=" pt"),
+            claims.identity("kkt", "KKT holds", "eq 9", 1e-9, 1e-6)]
+    record = {"chapter": "demo", "scale": "smoke", "summary": claims.summary(made), "claims": [asdict(c) for c in made]}
+    (folder / "demo_claims.json").write_text(json.dumps(record))
+
+
+def test_compare_marks_a_changed_verdict(tmp_path, capsys):
+    _claims_file(tmp_path / "a", 0.5)
+    _claims_file(tmp_path / "b", -0.5)
+    table = runs.compare_table(runs.load(str(tmp_path / "a")), runs.load(str(tmp_path / "b")))
+    assert table.loc["demo/gain", "A verdict"] == "reproduced" and table.loc["demo/gain", "B verdict"] == "inconclusive"
+    assert table.loc["demo/gain", "verdict"] == "CHANGED" and table.loc["demo/kkt", "verdict"] == ""
+    assert table.loc["demo/gain", "A (95 % CI)"] == "1.5 [0.5, 2.5]"
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "CHANGED" in out and out.rstrip().endswith("1 of 2 verdicts changed")
+    assert cli.main(["claims", "--tag", str(tmp_path / "a")]) == 0
+    assert "B beats A" in capsys.readouterr().out
+    assert cli.main(["compare", str(tmp_path / "a"), "no-such-run"]) == 1
+    assert capsys.readouterr().err.startswith("scpaper: error: no run 'no-such-run'")
+
+
+def test_render_shows_the_notebooks_it_staged(book, tmp_path, monkeypatch):
+    """Stage one run, build, stage another, build: the page shows the second (issue 16 item 6)."""
+    root = runtime.ROOT
+    monkeypatch.setattr(runtime, "ROOT", book)
+    shutil.copy(root / "_config.yml", book / "_config.yml")
+    for name in ("references.md", "references.bib"):
+        shutil.copy(root / "book" / name, book / "book" / name)
+    (book / "book" / "intro.md").write_text("# Intro\n\n```{include} executed/overview.md\n```\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/executed/99_demo\n"
+                                   "  - file: book/references\n")
+    (book / "build-assets").mkdir()
+    (chapter,) = runner.select(["99"])
+    for scale, seed in (("smoke", 1), ("default", 2)):
+        runner.execute(chapter, scale, "cpu", seed, book / "results" / scale)
+    pages = {}
+    for scale in ("smoke", "default"):
+        html = runner.render(scale)
+        pages[scale] = ((html / "book/executed/99_demo.html").read_text(), (html / "book/intro.html").read_text())
+    for scale, seed in (("smoke", 1), ("default", 2)):
+        page, intro = pages[scale]
+        assert f"Scale <code class=\"docutils literal notranslate\"><span class=\"pre\">{scale}</span></code>, seed {seed}" in page
+        assert f"seed {seed}" in intro and "controls: 1 passed" in intro
+    assert "seed 1" not in pages["default"][0]
+    # CI's smoke book goes to its own folder: the reader's staged pages and HTML stay as they were (item 7)
+    staged = (book / "book/executed/99_demo.ipynb").read_bytes()
+    reader = (book / "_build/html/book/executed/99_demo.html").read_text()
+    html = runner.render("smoke", into=book / "_build" / "test")
+    assert "seed 1" in (html / "book/executed/99_demo.html").read_text()
+    assert (book / "book/executed/99_demo.ipynb").read_bytes() == staged
+    assert (book / "_build/html/book/executed/99_demo.html").read_text() == reader

@@ -58,3 +58,49 @@ def test_seeding_makes_draws_repeat():
         assert np.array_equal(np.asarray(x), np.asarray(y))
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         runtime.seed_everything(-1)
+
+
+def test_dry_run_applies_the_dry_run_table_at_full_only(monkeypatch):
+    full = runtime.preset("sdnet", "full")
+    monkeypatch.setenv(runtime.DRY_RUN_ENV, "1")
+    dry = runtime.preset("sdnet", "full")
+    assert dry.epochs == 1 < full.epochs and dry.width == full.width and dry.lams == full.lams
+    assert "dry_run" not in runtime.preset("sdnet", "smoke").as_dict()
+
+
+def test_every_dry_run_table_cuts_only_known_keys():
+    for path in sorted(runtime.PRESET_DIR.glob("*.toml")):
+        values, _ = runtime.dry_run_settings(path.stem)  # raises on a key the full preset lacks or a wrong type
+        assert values, f"{path.name} has no [dry_run] table"
+
+
+def test_dry_run_without_full_cifar_uses_the_subset_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCPAPER_DATA", str(tmp_path))
+    monkeypatch.setenv(runtime.DRY_RUN_ENV, "1")
+    values, note = runtime.dry_run_settings("res_msd_csc")
+    assert values["full_data"] is False and "committed subset stands in" in note
+    assert runtime.preset("res_msd_csc", "full").full_data is False and runtime.preset("res_msd_csc", "full").n_train == 50
+
+
+def test_overrides_are_parsed_type_checked_and_applied_at_their_scale(monkeypatch):
+    assert runtime.parse_assignment("lams=[0.1,0.3]") == ("lams", [0.1, 0.3])
+    assert runtime.parse_assignment("dict_steps=200") == ("dict_steps", 200)
+    assert runtime.check_overrides("sensitivity", "default", {"lams": [1, 0.5]}) == {"lams": [1.0, 0.5]}
+    for bad, message in (({"lamz": 1}, r"^preset sensitivity/default has no key 'lamz'; valid keys: atoms, code_steps, "),
+                         ({"dict_steps": 2.5}, r"^preset sensitivity/default: dict_steps must be an int like 60, got 2.5$"),
+                         ({"from_images": 1}, r"from_images must be a bool like True, got 1$"),
+                         ({"lams": ["a"]}, r"lams must be a float like 0.3, got 'a'$"),
+                         ({"dict_steps": -1}, r"dict_steps must be non-negative")):
+        with pytest.raises(ValueError, match=message):
+            runtime.check_overrides("sensitivity", "default", bad)
+    monkeypatch.setenv(runtime.OVERRIDES_ENV, '{"scale": "default", "presets": {"sensitivity": {"dict_steps": 7}}}')
+    assert runtime.preset("sensitivity", "default").dict_steps == 7
+    assert runtime.preset("sensitivity", "smoke").dict_steps == 20  # another scale read by the same chapter is untouched
+
+
+def test_environment_names_threads_blas_and_versions():
+    runtime.seed_everything(0)
+    env = runtime.environment()
+    assert env["torch_threads"] == runtime.threads() == torch.get_num_threads()
+    assert any(pool["api"] in ("openblas", "mkl", "blis") for pool in env["blas"])
+    assert {"numpy", "scipy", "torch", "sklearn", "jupyter-book", "myst-nb", "papermill"} <= set(env["versions"])

@@ -8,10 +8,13 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Iterator
 
 import yaml
 
@@ -93,84 +96,273 @@ def device_name(device: str) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def execute(chapter: Chapter, scale: str, device: str, seed: int, out_dir: Path) -> dict:
-    """Execute one chapter with papermill into out_dir/<stem>.ipynb; return its provenance record."""
+def _named_in_source(chapter: Chapter, pattern: str) -> str | None:
+    """The first name a chapter's source passes to the call matched by pattern (e.g. its preset or claims name)."""
+    found = re.search(pattern, chapter.source.read_text())
+    return found[1] if found else None
+
+
+def preset_name(chapter: Chapter) -> str | None:
+    """The preset file a chapter reads (`runtime.preset("<name>", scale)` in its source), or None."""
+    return _named_in_source(chapter, r"""runtime\.preset\(\s*["'](\w+)["']\s*,\s*scale\s*\)""")
+
+
+def claims_name(chapter: Chapter) -> str | None:
+    """The name a chapter reports its claims under (`claims.report("<name>", …)`), or None."""
+    return _named_in_source(chapter, r"""claims\.report\(\s*["'](\w+)["']""")
+
+
+def run_name(scale: str, tag: str | None = None, dry_run: bool = False) -> str:
+    """The results folder of a run: the tag, else '<scale>-dry-run' for a dry run, else the scale."""
+    runtime.check_scale(scale)
+    if tag is not None:
+        reserved = set(runtime.SCALES) | {f"{s}-dry-run" for s in runtime.SCALES}
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", tag) or tag in reserved:
+            raise ValueError(f"tag {tag!r} must be letters, digits, '.', '_' or '-' and not one of {', '.join(sorted(reserved))}")
+        return tag
+    if dry_run and scale != "full":
+        raise ValueError(f"--dry-run is a dry run of the full scale; got --scale {scale}")
+    return f"{scale}-dry-run" if dry_run else scale
+
+
+def run_overrides(chapter: Chapter, scale: str, overrides: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+    """Overrides type-checked against the preset the chapter reads at scale (one-line error for unknown keys or types)."""
+    if not overrides:
+        return {}
+    name = preset_name(chapter)
+    if name is None:
+        raise ValueError(f"chapter {chapter.stem} reads no preset, so --set has nothing to override")
+    values = runtime.preset(name, scale).as_dict()
+    if dry_run:
+        values.update(runtime.dry_run_settings(name)[0])
+    return runtime.check_overrides(name, scale, overrides, values)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (inherited by the chapter's kernel) for the duration of a block."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+ENVIRONMENT_CELL = "import json\nfrom scpaper.book import runtime\nprint(json.dumps(runtime.environment()))"
+
+
+def execute(chapter: Chapter, scale: str, device: str, seed: int, out_dir: Path, overrides: dict[str, Any] | None = None,
+            dry_run: bool = False, tag: str | None = None) -> dict:
+    """Execute one chapter with papermill into out_dir/<stem>.ipynb; return its provenance record.
+
+    The kernel writes its claims to out_dir ($SCPAPER_RESULTS), reads overrides of its preset from
+    $SCPAPER_OVERRIDES and the [dry_run] table when dry_run; a last cell, removed afterwards, reports
+    the threads, BLAS and library versions the kernel actually used.
+    """
     import jupytext
+    import nbformat
     import papermill
-    import torch
     from papermill.exceptions import PapermillExecutionError
 
+    overrides = run_overrides(chapter, scale, overrides or {}, dry_run)
+    name = preset_name(chapter)
+    data_note = runtime.dry_run_settings(name)[1] if dry_run and name else ""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{chapter.stem}.ipynb"
     params = {"scale": scale, "device": device, "seed": seed}
+    nb = jupytext.read(chapter.source)
+    nb.cells.append(nbformat.v4.new_code_cell(ENVIRONMENT_CELL, metadata={"tags": ["remove-cell", "scpaper-environment"]}))
+    env = {"SCPAPER_RESULTS": str(out_dir), runtime.DRY_RUN_ENV: "1" if dry_run else "",
+           runtime.OVERRIDES_ENV: json.dumps({"scale": scale, "presets": {name: overrides}} if overrides else {})}
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(jupytext.read(chapter.source), str(out), parameters=params, cwd=str(chapter.source.parent),
-                                   kernel_name="python3", progress_bar={"desc": chapter.stem, "leave": False}, log_output=False)
+        with _environment(env):
+            papermill.execute_notebook(nb, str(out), parameters=params, cwd=str(chapter.source.parent), kernel_name="python3",
+                                       progress_bar={"desc": chapter.stem, "leave": False}, log_output=False)
     except PapermillExecutionError as err:
         raise ChapterFailed(f"chapter {chapter.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from None
+    wall = round(time.perf_counter() - start, 1)
+    executed = nbformat.read(out, as_version=4)
+    environment = json.loads(executed.cells.pop()["outputs"][0]["text"])
     record = {"chapter": chapter.stem, "parameters": params, "commit": git_commit(runtime.ROOT), "device": device_name(device),
-              "torch": torch.__version__, "python": platform.python_version(), "wall_time_s": round(time.perf_counter() - start, 1),
-              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    _append_provenance_cell(out, record)
+              "torch": environment["versions"]["torch"], "python": environment["python"], "wall_time_s": wall,
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run": out_dir.name,
+              "tag": tag, "overrides": overrides, "dry_run": dry_run, "data_note": data_note,
+              "threads": environment["torch_threads"], "blas": environment["blas"], "versions": environment["versions"]}
+    claims_file = out_dir / f"{claims_name(chapter)}_claims.json"
+    if claims_file.is_file() and claims_file.stat().st_mtime >= time.time() - wall - 1:
+        written = json.loads(claims_file.read_text())
+        record["claims"] = {"file": claims_file.name, "summary": written["summary"], "counts": written["counts"]}
+    _annotate(executed, record)
+    nbformat.write(executed, out)
     return record
 
 
-def _append_provenance_cell(path: Path, record: dict) -> None:
-    """Add a closing markdown cell that says how, where and when the notebook was executed."""
-    import nbformat
+def _overrides_text(overrides: dict[str, Any]) -> str:
+    """`key=value` pairs of a run's overrides, comma-separated."""
+    return ", ".join(f"`{k}={json.dumps(v)}`" for k, v in overrides.items())
 
-    nb = nbformat.read(path, as_version=4)
+
+def banner_text(record: dict) -> str:
+    """The line that opens a page: the scale, seed, commit, device, wall time and overrides of its numbers."""
+    p = record["parameters"]
+    dirty = " (with uncommitted changes)" if record["commit"].endswith("+dirty") else ""
+    text = (f"Scale `{p['scale']}`, seed {p['seed']}, commit `{record['commit'][:12]}`{dirty}, "
+            f"on {record['device']}, {record['wall_time_s']} s (finished {record['finished']}).")
+    if record.get("overrides"):
+        text += f" Preset overrides: {_overrides_text(record['overrides'])}."
+    if record.get("tag"):
+        text += f" Variant run `{record['tag']}`."
+    if record.get("dry_run"):
+        text += " **Dry run** of the full scale's shapes with iteration counts cut to one or two: the numbers mean nothing."
+    if record.get("data_note"):
+        text += f" {record['data_note'][0].upper()}{record['data_note'][1:]}."
+    return text
+
+
+def provenance_text(record: dict) -> str:
+    """The closing note of a page: how, where and when it was executed, with threads, BLAS and library versions."""
     p = record["parameters"]
     dirty = " with uncommitted changes" if record["commit"].endswith("+dirty") else ""
-    text = (f"```{{admonition}} Provenance\n:class: note\nExecuted at scale `{p['scale']}` with seed {p['seed']} on "
-            f"{record['device']} (torch {record['torch']}, Python {record['python']}), commit `{record['commit'][:12]}`{dirty}, "
-            f"finished {record['finished']} after {record['wall_time_s']} s.\n```")
-    nb.cells.append(nbformat.v4.new_markdown_cell(text, metadata={"tags": ["provenance"]}))
-    nbformat.write(nb, path)
+    blas = "; ".join(" ".join(str(x) for x in (b["api"], b["version"], b["library"]) if x) + f" ({b['threads']} threads)"
+                     for b in record.get("blas", []))
+    versions = ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())
+    text = (f"Executed at scale `{p['scale']}` with seed {p['seed']} on {record['device']} (torch {record['torch']}, "
+            f"Python {record['python']}), commit `{record['commit'][:12]}`{dirty}, finished {record['finished']} "
+            f"after {record['wall_time_s']} s. Torch threads: {record.get('threads', '?')} ($SCPAPER_THREADS); "
+            f"thread pools: {blas or 'none found'}. Libraries imported: {versions}.")
+    if record.get("overrides"):
+        text += f" Preset overrides: {_overrides_text(record['overrides'])}."
+    return text
 
 
-def run(names: list[str], scale: str, device: str = "auto", seed: int = 0, refresh: bool = False) -> list[dict]:
-    """Execute chapters at a scale into results/<scale>/, record provenance, and stage them for the book."""
+def _annotate(nb: Any, record: dict) -> None:
+    """Open the notebook with a banner after its title, close it with a provenance note, and keep the record in its metadata."""
+    import nbformat
+
+    banner = nbformat.v4.new_markdown_cell(f"```{{admonition}} The numbers on this page\n:class: note\n{banner_text(record)}\n```",
+                                           metadata={"tags": ["banner"]})
+    titled = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), None)
+    if titled is None:
+        nb.cells.insert(0, banner)
+    else:
+        title, _, rest = nb.cells[titled].source.lstrip().partition("\n")
+        nb.cells[titled].source = title
+        extra = [nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else []
+        nb.cells[titled + 1:titled + 1] = [banner, *extra]
+    note = f"```{{admonition}} Provenance\n:class: note\n{provenance_text(record)}\n```"
+    nb.cells.append(nbformat.v4.new_markdown_cell(note, metadata={"tags": ["provenance"]}))
+    nb.metadata["scpaper"] = record
+
+
+def run(names: list[str], scale: str, device: str = "auto", seed: int = 0, refresh: bool = False,
+        overrides: dict[str, Any] | None = None, tag: str | None = None, dry_run: bool = False, stage_book: bool = True) -> list[dict]:
+    """Execute chapters into results/<scale>/ (results/<tag>/ for a variant, results/full-dry-run/ for a dry run),
+    record provenance, and stage them for the book (never a dry run)."""
     from tqdm.auto import tqdm
 
-    runtime.check_scale(scale)
+    out_dir = runtime.paths().results / run_name(scale, tag, dry_run)
     runtime.pick_device(device)
     chapters = select(names)
-    p = runtime.paths()
-    out_dir = p.results / scale
+    for chapter in chapters:  # every override is checked before anything runs
+        run_overrides(chapter, scale, overrides or {}, dry_run)
     if refresh:
         os.environ["SCPAPER_REFRESH"] = "1"
     provenance_path = out_dir / "provenance.json"
     provenance = json.loads(provenance_path.read_text()) if provenance_path.is_file() else {}
     records = []
-    for chapter in tqdm(chapters, desc=f"chapters at scale {scale}", unit="chapter"):
-        record = execute(chapter, scale, device, seed, out_dir)
+    for chapter in tqdm(chapters, desc=f"chapters into results/{out_dir.name}", unit="chapter"):
+        record = execute(chapter, scale, device, seed, out_dir, overrides, dry_run, tag)
         provenance[chapter.stem] = record
+        out_dir.mkdir(parents=True, exist_ok=True)
         provenance_path.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
-        stage(out_dir / f"{chapter.stem}.ipynb")
+        if stage_book and not dry_run:
+            stage(out_dir / f"{chapter.stem}.ipynb")
+            write_overview()
         records.append(record)
     return records
 
 
-def stage(notebook: Path) -> None:
-    """Copy an executed notebook to book/executed/, where _toc.yml renders it."""
-    target = runtime.paths().executed
+def stage(notebook: Path, target: Path | None = None) -> None:
+    """Copy an executed notebook to book/executed/ (or target), with a fresh mtime so that Sphinx re-reads it."""
+    target = target or runtime.paths().executed
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(notebook, target / notebook.name)
+    shutil.copyfile(notebook, target / notebook.name)
 
 
-def render(scale: str | None = None) -> None:
-    """Stage results/<scale>/ (when given) and build the HTML book with warnings as errors."""
+def write_overview(executed: Path | None = None, root: Path | None = None) -> Path:
+    """Write book/executed/overview.md, the intro's table of what each staged page shows: run, banner and claim counts."""
+    import nbformat
+
+    executed = executed or runtime.paths().executed
+    executed.mkdir(parents=True, exist_ok=True)
+    rows = ["| chapter | numbers from | claims |", "| --- | --- | --- |"]
+    for chapter in listed(root):
+        path = executed / f"{chapter.stem}.ipynb"
+        record = nbformat.read(path, as_version=4).metadata.get("scpaper") if path.is_file() else None
+        if record is None:
+            rows.append(f"| {chapter.stem} | not run | — |")
+            continue
+        counts = record.get("claims", {}).get("summary", "no claims recorded")
+        where = banner_text(record).replace("|", "\\|")
+        run = record.get("run", record["parameters"]["scale"])
+        rows.append(f"| {{doc}}`/book/executed/{chapter.stem}` | `results/{run}/`: {where} | {counts} |")
+    out = executed / "overview.md"
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def _book_copy(root: Path, into: Path) -> None:
+    """Make into/ a book root holding root's configuration and sources (not its executed pages), for a separate build."""
+    into.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copyfile(root / name, into / name)
+    book = into / "book"
+    if book.exists():
+        shutil.rmtree(book)
+    shutil.copytree(root / "book", book, ignore=shutil.ignore_patterns("executed"))
+    assets = into / "build-assets"
+    if (root / "build-assets").is_dir() and not assets.exists():
+        assets.symlink_to((root / "build-assets").resolve(), target_is_directory=True)
+
+
+def render(scale: str | None = None, fallback: str | None = None, into: Path | None = None) -> Path:
+    """Stage results/<scale>/ (chapters it lacks from results/<fallback>/) and build the HTML book from scratch.
+
+    scale and fallback name results folders: a scale, a variant's tag or full-dry-run. Without scale the
+    staged pages are rebuilt as they are. into builds a separate copy of the book there
+    (e.g. CI's smoke book), leaving book/executed/ and _build/html alone. Returns the HTML folder.
+    """
     p = runtime.paths()
+    book_root = into.resolve() if into else p.root
+    if into:
+        _book_copy(p.root, book_root)
+    executed = book_root / "book" / "executed"
     if scale is not None:
-        runtime.check_scale(scale)
-        found = sorted((p.results / scale).glob("*.ipynb"))
-        missing = [c.stem for c in listed() if not (p.results / scale / f"{c.stem}.ipynb").is_file()]
+        runs = [scale] + ([fallback] if fallback else [])
+        chosen, missing = [], []
+        for chapter in listed():
+            found = [p.results / r / f"{chapter.stem}.ipynb" for r in runs if (p.results / r / f"{chapter.stem}.ipynb").is_file()]
+            if found:
+                chosen.append(found[0])
+            else:
+                missing.append(chapter.stem)
         if missing:
-            raise ValueError(f"results/{scale}/ lacks executed notebooks for {', '.join(missing)}: "
-                             f"run `python -m scpaper run --scale {scale}` first")
-        for nb in found:
-            stage(nb)
-    cmd = ["jupyter-book", "build", str(p.root), "-W", "-n", "--keep-going"]
-    subprocess.run(cmd, cwd=p.root, check=True)
+            where = " or ".join(f"results/{r}/" for r in runs)
+            raise ValueError(f"{where} lacks executed notebooks for {', '.join(missing)}: "
+                             f"run `python -m scpaper run --scale {runs[-1]}` first")
+        for nb in chosen:
+            stage(nb, executed)
+    write_overview(executed)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.is_file() else "jupyter-book", "build", str(book_root), "-W", "-n", "--keep-going", "--all"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(cmd, cwd=book_root, env=env)
+    if done.returncode:
+        raise RuntimeError(f"jupyter-book build of {book_root} failed with exit status {done.returncode} (its output is above)")
+    return book_root / "_build" / "html"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import random
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,11 @@ import torch
 SCALES = ("smoke", "default", "full")
 ROOT = Path(__file__).resolve().parents[2]
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
+OVERRIDES_ENV = "SCPAPER_OVERRIDES"  # set by the runner: JSON {"scale": …, "presets": {preset: {key: value}}}
+DRY_RUN_ENV = "SCPAPER_DRY_RUN"      # set by the runner: "1" applies each preset's [dry_run] table at scale full
+DRY_RUN_DATA_FLAG = "full_data_flag"  # a [dry_run] entry naming the preset key that asks for full CIFAR-10
+VERSIONED = ("numpy", "scipy", "torch", "sklearn", "pandas", "matplotlib")  # imported and reported by environment()
+DISTRIBUTIONS = ("jupyter-book", "myst-nb", "papermill", "jupytext", "nbformat")  # reported by their installed version
 
 
 def check_scale(scale: str) -> str:
@@ -61,18 +69,116 @@ def _check_size(chapter: str, scale: str, key: str, value: Any) -> None:
             raise ValueError(f"preset {chapter}/{scale}: {key} must be non-negative, got {value!r}")
 
 
-def preset(chapter: str, scale: str) -> Preset:
-    """Load the sizes for chapter at scale from scpaper/book/presets/<chapter>.toml."""
-    check_scale(scale)
+def _table(chapter: str) -> tuple[Path, dict[str, Any]]:
+    """The parsed preset file of a chapter, or a one-line error naming the known ones."""
     path = PRESET_DIR / f"{chapter}.toml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.toml")))
         raise ValueError(f"no presets for chapter {chapter!r} (known: {known})")
-    table = tomllib.loads(path.read_text())
-    shared = table.get("common", {})
+    return path, tomllib.loads(path.read_text())
+
+
+def dry_run() -> bool:
+    """True when the runner asked for a dry run of the full scale ($SCPAPER_DRY_RUN)."""
+    return os.environ.get(DRY_RUN_ENV, "") not in ("", "0")
+
+
+def full_cifar10_available() -> bool:
+    """True when every file of full CIFAR-10 is present under $SCPAPER_DATA (not checked by sha256 here)."""
+    from scpaper.data import REGISTRY, full_data_dir
+
+    folder = full_data_dir()
+    return folder is not None and all((folder / n).is_file() for n in REGISTRY if n.startswith("cifar10/"))
+
+
+def dry_run_settings(chapter: str) -> tuple[dict[str, Any], str]:
+    """The [dry_run] entries of a chapter's preset and a note saying what stands in for missing full-size data."""
+    path, table = _table(chapter)
+    values = dict(table.get("dry_run", {}))
+    flag = values.pop(DRY_RUN_DATA_FLAG, None)
+    full = {**table.get("common", {}), **table.get("full", {})}
+    values = check_overrides(chapter, "full", values, full)  # a typo or a wrong type in [dry_run] is an error
+    full.update(values)
+    note = ""
+    if flag is not None:
+        if flag not in full:
+            raise ValueError(f"{path.name}: [dry_run] {DRY_RUN_DATA_FLAG} names {flag!r}, which the full preset lacks")
+        if full[flag] and not full_cifar10_available():
+            values[flag] = False
+            note = ("full CIFAR-10 is not under $SCPAPER_DATA: the committed subset stands in, "
+                    "with the same 32×32 images but fewer of them")
+    return values, note
+
+
+def preset(chapter: str, scale: str) -> Preset:
+    """Load the sizes for chapter at scale from scpaper/book/presets/<chapter>.toml.
+
+    At scale full during a dry run ($SCPAPER_DRY_RUN) the preset's [dry_run] table is applied on top; the
+    runner's overrides ($SCPAPER_OVERRIDES, from `--set key=value`) are applied last, at the run's scale only.
+    """
+    check_scale(scale)
+    path, table = _table(chapter)
     if scale not in table:
         raise ValueError(f"{path.name} has no [{scale}] table")
-    return Preset(chapter, scale, {**shared, **table[scale]})
+    values = {**table.get("common", {}), **table[scale]}
+    if scale == "full" and dry_run():
+        values.update(dry_run_settings(chapter)[0])
+    run = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
+    if run.get("scale") == scale and run.get("presets", {}).get(chapter):
+        values.update(check_overrides(chapter, scale, run["presets"][chapter], values))
+    return Preset(chapter, scale, values)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Split 'key=value' (value in TOML syntax, e.g. lams=[0.1,0.3]; a bare word is a string) into (key, value)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"--set takes key=value (e.g. lams=[0.1,0.3]), got {text!r}")
+    try:
+        return key, tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, raw.strip()
+
+
+def _type_name(value: Any) -> str:
+    """'int', 'float', 'bool', 'str' or 'list of float' for an error message."""
+    if isinstance(value, list):
+        return f"list of {_type_name(value[0])}" if value else "list"
+    return type(value).__name__
+
+
+def _article(name: str) -> str:
+    """'an int', 'a float'."""
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _coerce(key: str, old: Any, new: Any, where: str) -> Any:
+    """new converted to old's type (an int where a float is expected is fine), or a one-line ValueError."""
+    if isinstance(old, list):
+        if not isinstance(new, list):
+            raise ValueError(f"{where}: {key} must be {_article(_type_name(old))} like {old!r}, got {new!r}")
+        return [_coerce(key, old[0], item, where) for item in new] if old else new
+    if isinstance(old, float) and not isinstance(new, bool) and isinstance(new, (int, float)):
+        return float(new)
+    if type(new) is not type(old):
+        raise ValueError(f"{where}: {key} must be {_article(_type_name(old))} like {old!r}, got {new!r}")
+    return new
+
+
+def check_overrides(chapter: str, scale: str, overrides: dict[str, Any], values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Overrides type-checked against chapter's preset at scale: an unknown key or a wrong type is a one-line error."""
+    if values is None:
+        path, table = _table(chapter)
+        values = {**table.get("common", {}), **table.get(check_scale(scale), {})}
+    where = f"preset {chapter}/{scale}"
+    checked = {}
+    for key, new in overrides.items():
+        if key not in values:
+            raise ValueError(f"{where} has no key {key!r}; valid keys: {', '.join(sorted(values))}")
+        checked[key] = _coerce(key, values[key], new, where)
+        _check_size(chapter, scale, key, checked[key])
+    return checked
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -101,11 +207,33 @@ def seed_everything(seed: int) -> np.random.Generator:
     run on one machine); return a numpy Generator seeded the same way."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(threads())
+    threadpool_limits(threads())  # numpy's and scipy's BLAS and OpenMP pools: the same count as torch's
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers of a run depend on besides code and data: threads, BLAS libraries and library versions."""
+    from importlib import import_module
+    from importlib.metadata import PackageNotFoundError, version
+
+    from threadpoolctl import threadpool_info
+
+    versions = {name: getattr(import_module(name), "__version__", "?") for name in VERSIONED}
+    for dist in DISTRIBUTIONS:
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = "not installed"
+    pools = [{"api": p["internal_api"], "version": p.get("version"), "threads": p["num_threads"],
+              "library": Path(p["filepath"]).name} for p in threadpool_info()]
+    return {"python": platform.python_version(), "executable": sys.executable, "torch_threads": torch.get_num_threads(),
+            "threads_asked": threads(), "blas": pools, "versions": versions}
 
 
 @dataclass(frozen=True)
