@@ -79,6 +79,16 @@ def unit_filters(W: torch.Tensor) -> torch.Tensor:
     return W / W.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
 
 
+def orthonormalize_filters(W: torch.Tensor) -> torch.Tensor:
+    """The nearest filter bank whose flattened filters are orthonormal (polar factor UVᵀ of W.flatten(1), float64 SVD)."""
+    _check_filters(W)
+    flat = W.flatten(1)
+    if flat.shape[0] > flat.shape[1]:
+        raise ValueError(f"{flat.shape[0]} filters cannot be orthonormal in {flat.shape[1]} dimensions")
+    U, _, Vh = torch.linalg.svd(flat.double(), full_matrices=False)
+    return (U @ Vh).reshape(W.shape).to(W.dtype)
+
+
 def random_unit_filters(n_filters: int, channels: int, kernel_size: int, generator: torch.Generator,
                         dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """n_filters Gaussian random filters, each of unit ℓ2 norm."""
@@ -186,3 +196,11 @@ def unbounded_direction(D: torch.Tensor) -> torch.Tensor | None:
     res = linprog(np.zeros(n), A_eq=np.vstack([A, np.ones((1, n))]), b_eq=np.r_[np.zeros(A.shape[0]), 1.0],
                   bounds=[(0, None)] * n, method="highs")
     return torch.from_numpy(res.x) if res.status == 0 else None
+
+
+def wendel_probability(n: int, d: int) -> float:
+    """Wendel's probability that n symmetric random vectors in general position in R^d are NOT all in one open
+    half-space, which (Gordan) is when a v ≥ 0, v ≠ 0 with Φv = 0 exists: 1 − 2^{−(n−1)} Σ_{k<d} C(n−1, k)."""
+    if n <= 0 or d <= 0:
+        raise ValueError(f"n and d must be positive, got {n}, {d}")
+    return float(stats.binom.sf(d - 1, n - 1, 0.5))

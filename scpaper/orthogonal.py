@@ -53,10 +53,15 @@ def codes(Phi: torch.Tensor, X: torch.Tensor, lam: thresholds.Lam, nonneg: bool 
     return (thresholds.soft_nonneg if nonneg else thresholds.soft)(X @ Phi, lam)
 
 
+def objective_per_patch(Phi: torch.Tensor, X: torch.Tensor, lam: float) -> torch.Tensor:
+    """Eq 15 for every row x of X: ½‖x − Φs(Φᵀx)‖² + λ‖s(Φᵀx)‖₁."""
+    a = codes(Phi, X, lam)
+    return 0.5 * (X - a @ Phi.T).pow(2).sum(1) + lam * a.abs().sum(1)
+
+
 def objective(Phi: torch.Tensor, X: torch.Tensor, lam: float) -> torch.Tensor:
     """Eq 15 per patch: mean over rows of ½‖x − Φs(Φᵀx)‖² + λ‖s(Φᵀx)‖₁ (a differentiable scalar)."""
-    a = codes(Phi, X, lam)
-    return (0.5 * (X - a @ Phi.T).pow(2).sum(1) + lam * a.abs().sum(1)).mean()
+    return objective_per_patch(Phi, X, lam).mean()
 
 
 class Learned(NamedTuple):
@@ -130,6 +135,7 @@ class Standard(NamedTuple):
     atoms: torch.Tensor
     objective: float
     certified: float
+    codes: torch.Tensor
 
 
 def high_frequency_share(atoms: torch.Tensor, shape: tuple[int, int], cutoff: float = 0.25) -> torch.Tensor:
@@ -149,6 +155,39 @@ def high_frequency_counts(learned: dict[int, torch.Tensor], shape: tuple[int, in
     rows = [{"n_atoms": n, "dim": atoms.shape[0], "high_frequency": int((high_frequency_share(atoms, shape, cutoff) > share).sum())}
             for n, atoms in learned.items()]
     return pd.DataFrame(rows)
+
+
+def code_energy_share(codes: torch.Tensor) -> torch.Tensor:
+    """Per atom (column of codes, unit-norm atoms), its share of the total code energy Σₙ aₙᵢ² over the rows."""
+    energy = codes.double().pow(2).sum(0)
+    return energy / energy.sum().clamp_min(1e-300)
+
+
+def removal_increase(atoms: torch.Tensor, X: torch.Tensor, lam: float) -> torch.Tensor:
+    """Per orthonormal atom, the relative increase of eq 15 on the rows of X when that atom is removed.
+
+    With orthonormal atoms the objective separates: removing atom i replaces ½(uᵢ − sᵢ)² + λ|sᵢ| by ½uᵢ²
+    on every patch and leaves the other codes unchanged (uᵢ = Φᵢᵀx, sᵢ = S_λ(uᵢ))."""
+    _check_atoms(atoms)
+    U = X.double() @ atoms.double()
+    S = thresholds.soft(U, lam)
+    per_atom = 0.5 * U.pow(2) - 0.5 * (U - S).pow(2) - lam * S.abs()
+    total = 0.5 * (X.double() - S @ atoms.double().T).pow(2).sum(1) + lam * S.abs().sum(1)
+    return per_atom.sum(0) / total.sum()
+
+
+def band_count(shape: tuple[int, int], f0: float) -> int:
+    """Frequencies of the actual h×w DFT grid with 0 < |f| < f0 cycles/pixel: the dimensions the whitening
+    filter's pass band leaves in a patch (DC is removed by whitening)."""
+    f = torch.sqrt(torch.fft.fftfreq(shape[0], dtype=torch.float64)[:, None] ** 2
+                   + torch.fft.fftfreq(shape[1], dtype=torch.float64)[None, :] ** 2)
+    return int(((f > 0) & (f < f0)).sum())
+
+
+def eigen_count(X: torch.Tensor, level: float) -> int:
+    """How many eigenvalues of the patch covariance XᵀX/N exceed level."""
+    eigen = torch.linalg.eigvalsh(X.double().T @ X.double() / len(X))
+    return int((eigen > level).sum())
 
 
 def activity(atoms: torch.Tensor, X: torch.Tensor, lam: float) -> torch.Tensor:
@@ -197,23 +236,48 @@ def mixed_dictionary(dim: int, n_atoms: int, mix: float, generator: torch.Genera
     return D / D.norm(dim=0)
 
 
-def ridge_gap(D: torch.Tensor, X: torch.Tensor, lam: float) -> dict[str, float]:
+def ridge_gap(D: torch.Tensor, X: torch.Tensor, lam: float) -> dict:
     """How far eq 78 is from eq 76 for a unit-norm dictionary D: the spectral-norm error of
-    (DᵀD + λI)⁻¹ ≈ I/(1+λ) relative to 1/(1+λ), and the relative error of the codes on the rows of X."""
+    (DᵀD + λI)⁻¹ ≈ I/(1+λ) relative to 1/(1+λ), and the relative error of the codes on the rows of X
+    (overall, and per row under 'per_row')."""
     D, X = D.double(), X.double()
     eye = torch.eye(D.shape[1], dtype=torch.float64)
     inverse = torch.linalg.inv(D.T @ D + lam * eye)
     exact, approx = ridge_codes(D, X, lam), thresholds.ridge(X @ D, lam)
     return {"mu": coherence.mutual_coherence(D),
             "matrix_error": float(torch.linalg.matrix_norm(inverse - eye / (1 + lam), ord=2) * (1 + lam)),
-            "code_error": float((exact - approx).norm() / exact.norm())}
+            "code_error": float((exact - approx).norm() / exact.norm()),
+            "per_row": (exact - approx).norm(dim=1) / exact.norm(dim=1).clamp_min(1e-300)}
+
+
+def lasso_gap(D: torch.Tensor, X: torch.Tensor, lam: float) -> dict:
+    """How far the orthogonal closed form S_λ(Dᵀx) is from the certified exact lasso code of a unit-norm
+    dictionary D on the rows of X: μ, per-row relative error ‖S_λ(Dᵀx) − â‖/‖â‖ (rows with â = 0 skipped),
+    and the certified fraction."""
+    D, X = D.double(), X.double()
+    exact = lasso.solve(D, X, lam)
+    closed = thresholds.soft(X @ D, lam)
+    norm = exact.codes.norm(dim=1)
+    keep = norm > 0
+    return {"mu": coherence.mutual_coherence(D), "per_row": ((closed - exact.codes).norm(dim=1)[keep] / norm[keep]),
+            "certified": exact.certified_fraction}
+
+
+def lasso_vs_coherence(X: torch.Tensor, n_atoms: int, lam: float, mixes: list[float], seed: int = 0) -> pd.DataFrame:
+    """lasso_gap for dictionaries of n_atoms atoms between orthonormal and Gaussian: μ, mean relative code error."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for mix in tqdm(mixes, desc="lasso vs coherence", leave=False):
+        gap = lasso_gap(mixed_dictionary(X.shape[1], n_atoms, mix, gen), X, lam)
+        rows.append({"mix": mix, "mu": gap["mu"], "code_error": float(gap["per_row"].mean()), "certified": gap["certified"]})
+    return pd.DataFrame(rows)
 
 
 def ridge_vs_coherence(X: torch.Tensor, n_atoms: int, lam: float, mixes: list[float], draws: int, seed: int = 0) -> pd.DataFrame:
     """ridge_gap for dictionaries of n_atoms atoms (dim of X) with growing coherence, `draws` per mix."""
     gen = torch.Generator().manual_seed(seed)
-    rows = [{"mix": mix, **ridge_gap(mixed_dictionary(X.shape[1], n_atoms, mix, gen), X, lam)}
-            for mix in mixes for _ in range(draws)]
+    rows = [{"mix": mix, **{k: v for k, v in ridge_gap(mixed_dictionary(X.shape[1], n_atoms, mix, gen), X, lam).items()
+                            if k != "per_row"}} for mix in mixes for _ in range(draws)]
     return pd.DataFrame(rows)
 
 
@@ -227,6 +291,32 @@ def best_support(D: torch.Tensor, x: torch.Tensor, k: int) -> float:
     Ds = D[:, supports].permute(1, 0, 2)  # (n_supports, dim, k)
     coef = torch.linalg.lstsq(Ds, x.expand(len(supports), -1)[..., None]).solution
     return float(0.5 * (x - (Ds @ coef)[..., 0]).pow(2).sum(1).min())
+
+
+def best_penalised(D: torch.Tensor, x: torch.Tensor, lam: float) -> float:
+    """min over all codes of ½‖x − Da‖² + λ‖a‖₀, by trying every support (least squares on each)."""
+    return min(best_support(D, x, k) + lam * k for k in range(D.shape[1] + 1))
+
+
+def l0_penalised_check(dim: int, lams: list[float], trials: int, seed: int = 0) -> pd.DataFrame:
+    """Penalised L0 on random orthonormal problems: the hard threshold at √(2λ) against brute force over
+    every support. One row per λ: the worst relative excess of the hard-threshold objective over the
+    optimum, and the mean number of kept coefficients."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for lam in lams:
+        excess, kept = [], []
+        for _ in range(trials):
+            D = random_orthonormal(dim, dim, gen)
+            x = torch.randn(dim, generator=gen, dtype=torch.float64)
+            a = thresholds.hard(x @ D, lam)
+            value = 0.5 * float((x - D @ a).pow(2).sum()) + lam * int((a != 0).sum())
+            best = best_penalised(D, x, lam)
+            excess.append((value - best) / max(best, 1e-300))
+            kept.append(int((a != 0).sum()))
+        rows.append({"lam": lam, "threshold √(2λ)": math.sqrt(2 * lam), "kept": float(np.mean(kept)),
+                     "worst_excess": float(max(excess))})
+    return pd.DataFrame(rows)
 
 
 def l0_check(dim: int, n_atoms: int, ks: list[int], trials: int, mix: float = 0.0, seed: int = 0) -> pd.DataFrame:

@@ -25,13 +25,15 @@ class NonNegSC(nn.Module):
     Both constraints are projections applied before every forward pass (projected SGD).
     """
 
-    def __init__(self, in_channels: int, n_filters: int, kernel_size: int, stride: int = 1, lam_min: float | None = None) -> None:
+    def __init__(self, in_channels: int, n_filters: int, kernel_size: int, stride: int = 1, lam_min: float | None = None,
+                 positive_init: bool = False) -> None:
         super().__init__()
         if lam_min is not None and (lam_min < 0 or not math.isfinite(lam_min)):
             raise ValueError(f"lam_min must be a finite λ ≥ 0, got {lam_min}")
         conv = nn.Conv2d(in_channels, n_filters, kernel_size, stride)  # PyTorch's default initialisation
         self.weight = nn.Parameter(conv.weight.detach().clone())
-        self.lam = nn.Parameter(-conv.bias.detach().clone())
+        lam = -conv.bias.detach().clone()  # about half negative; positive_init takes |λ| so every λᵢ ≥ 0 (§5.1)
+        self.lam = nn.Parameter(lam.abs() if positive_init else lam)
         self.stride, self.lam_min = stride, lam_min
         self.project()
 
@@ -57,10 +59,10 @@ class LassoSC(NonNegSC):
     """
 
     def __init__(self, in_channels: int, n_filters: int, kernel_size: int, stride: int = 1, lam_min: float = 0.0,
-                 steps: int = 5, step: float | None = None) -> None:
+                 steps: int = 5, step: float | None = None, positive_init: bool = False) -> None:
         if steps <= 0 or (step is not None and step <= 0):
             raise ValueError(f"steps and step must be positive, got {steps}, {step}")
-        super().__init__(in_channels, n_filters, kernel_size, stride, lam_min)
+        super().__init__(in_channels, n_filters, kernel_size, stride, lam_min, positive_init)
         self.steps, self.step = steps, step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,12 +83,30 @@ class LassoSC(NonNegSC):
         return a
 
 
+class OrthSC(NonNegSC):
+    """ReLU(conv2d(x, W) − λ) with orthonormal flattened filters (WWᵀ = I) and λᵢ ≥ lam_min ≥ 0, both restored by
+    projection before every forward pass: exactly non-negative orthogonal sparse coding of every patch (Bowren eq 45)."""
+
+    def __init__(self, in_channels: int, n_filters: int, kernel_size: int, stride: int = 1, lam_min: float = 0.0,
+                 positive_init: bool = True) -> None:
+        if n_filters > in_channels * kernel_size**2:
+            raise ValueError(f"{n_filters} filters cannot be orthonormal in {in_channels * kernel_size**2} dimensions")
+        super().__init__(in_channels, n_filters, kernel_size, stride, lam_min, positive_init)
+
+    @torch.no_grad()
+    def project(self) -> None:
+        """Replace the filters by the nearest orthonormal set (polar factor) and raise every λᵢ to at least lam_min."""
+        self.weight.copy_(csc.orthonormalize_filters(self.weight))
+        self.lam.clamp_(min=self.lam_min)
+
+
 class SCNet(nn.Module):
     """Stacked sparse-coding layers (no pooling, no normalisation) and multinomial logistic regression on top."""
 
     def __init__(self, channels: tuple[int, ...] = (1, 16, 32), kernel_sizes: tuple[int, ...] = (5, 5),
                  strides: tuple[int, ...] = (2, 2), image_size: int = 28, n_classes: int = 10,
-                 lam_min: float | None = None, lasso_steps: int = 0) -> None:
+                 lam_min: float | None = None, lasso_steps: int = 0, positive_init: bool = False,
+                 orthonormal: bool = False) -> None:
         super().__init__()
         if not len(channels) - 1 == len(kernel_sizes) == len(strides) or len(strides) == 0:
             raise ValueError(f"need one kernel size and stride per layer, got {channels}, {kernel_sizes}, {strides}")
@@ -94,10 +114,12 @@ class SCNet(nn.Module):
             raise ValueError(f"lasso_steps must be ≥ 0, got {lasso_steps}")
         layers, size = [], image_size
         for cin, cout, k, s in zip(channels[:-1], channels[1:], kernel_sizes, strides):
-            if lasso_steps:
-                layers.append(LassoSC(cin, cout, k, s, lam_min or 0.0, lasso_steps))
+            if orthonormal:
+                layers.append(OrthSC(cin, cout, k, s, lam_min or 0.0, positive_init))
+            elif lasso_steps:
+                layers.append(LassoSC(cin, cout, k, s, lam_min or 0.0, lasso_steps, positive_init=positive_init))
             else:
-                layers.append(NonNegSC(cin, cout, k, s, lam_min))
+                layers.append(NonNegSC(cin, cout, k, s, lam_min, positive_init))
             size = (size - k) // s + 1
         if size <= 0:
             raise ValueError(f"images of side {image_size} are too small for kernels {kernel_sizes} at strides {strides}")
@@ -163,13 +185,17 @@ def mnist_split(n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[st
 
 
 def trained(arch: dict, *, n_train: int, n_val: int, epochs: int, batch_size: int, lr: float, seed: int,
-            device: torch.device) -> dict:
-    """Train SCNet(**arch) on MNIST with cross-entropy (scpaper.train.fit); return its CPU state and losses."""
+            device: torch.device, lam_decay: bool = True) -> dict:
+    """Train SCNet(**arch) on MNIST with cross-entropy (scpaper.train.fit), weight decay on λ unless lam_decay is
+    False; return its CPU state, losses and the λ of every layer at initialisation."""
     data = mnist_split(n_train, n_val, 1, seed)
     torch.manual_seed(seed)
     model = SCNet(**arch)
-    losses = train.fit(model, *data["train"], epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed)
-    return {"arch": arch, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "losses": losses}
+    initial = [layer.lam.detach().clone() for layer in model.layers]
+    losses = train.fit(model, *data["train"], epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed,
+                       no_decay=() if lam_decay else ("lam",))
+    return {"arch": arch, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "losses": losses,
+            "initial_lam": initial}
 
 
 def load(record: dict, device: torch.device | str = "cpu") -> SCNet:
@@ -179,12 +205,13 @@ def load(record: dict, device: torch.device | str = "cpu") -> SCNet:
     return model.to(device).eval()
 
 
-def add_noise(X: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
-    """X plus Gaussian noise of standard deviation sigma (a fixed draw per seed), clipped to [0, 1]."""
+def add_noise(X: torch.Tensor, sigma: float, seed: int = 0, clip: bool = True) -> torch.Tensor:
+    """X plus Gaussian noise of standard deviation sigma (a fixed draw per seed), clipped to [0, 1] if clip
+    (clipping makes the noise non-zero-mean: it adds a background offset to the zeros of a digit)."""
     if sigma < 0:
         raise ValueError(f"sigma must be ≥ 0, got {sigma}")
     noise = torch.randn(X.shape, generator=torch.Generator().manual_seed(seed), dtype=X.dtype)
-    return (X + sigma * noise).clamp(0, 1)
+    return (X + sigma * noise).clamp(0, 1) if clip else X + sigma * noise
 
 
 @torch.no_grad()
@@ -202,21 +229,22 @@ def activity(model: SCNet, X: torch.Tensor, batch_size: int = 1000) -> list[floa
 
 def negative_lambda_share(model: SCNet) -> float:
     """Share of units whose learned λᵢ is negative (bias > 0): outside the sparse-coding model."""
-    lam = torch.cat([layer.lam.detach().flatten() for layer in model.layers])
-    return float((lam < 0).double().mean())
+    return negative_count(model) / sum(layer.lam.numel() for layer in model.layers)
+
+
+def negative_count(model: SCNet) -> int:
+    """Number of units whose learned λᵢ is negative."""
+    return int(sum(int((layer.lam.detach() < 0).sum()) for layer in model.layers))
 
 
 def variants(lam_mins: tuple[float, ...], lasso_steps: int) -> dict[str, dict]:
-    """The §5.1 study's models: free λ (a CNN), λ ≥ λ_min for each λ_min, and the unrolled-LASSO layer (λ ≥ 0)."""
+    """The §5.1 study's models (name → SCNet arguments; every one starts from λᵢ ≥ 0): free λ (a CNN), λ ≥ λ_min
+    for each λ_min, orthonormal filters with λ ≥ 0 (exact sparse coding), and the unrolled-LASSO layer (λ ≥ 0)."""
     out: dict[str, dict] = {"free λ (CNN)": {"lam_min": None}}
     out.update({f"λ ≥ {m:g}": {"lam_min": float(m)} for m in lam_mins})
+    out["orthonormal SC, λ ≥ 0"] = {"lam_min": 0.0, "orthonormal": True}
     out[f"LASSO, {lasso_steps} FISTA steps"] = {"lam_min": 0.0, "lasso_steps": lasso_steps}
-    return out
-
-
-def accuracy_se(acc: float, n: int) -> float:
-    """Binomial standard error of an accuracy measured on n images."""
-    return math.sqrt(max(acc * (1 - acc), 1e-12) / n)
+    return {name: {**extra, "positive_init": True} for name, extra in out.items()}
 
 
 def lasso_layer_gap(layer: LassoSC, x: torch.Tensor) -> dict[str, float]:

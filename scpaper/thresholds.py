@@ -46,3 +46,9 @@ def top_k(u: torch.Tensor, k: int, nonneg: bool = False) -> torch.Tensor:
     v = torch.relu(u) if nonneg else u
     keep = torch.topk(v.abs(), k, dim=-1).indices
     return torch.zeros_like(v).scatter(-1, keep, v.gather(-1, keep))
+
+
+def hard(u: torch.Tensor, lam: Lam) -> torch.Tensor:
+    """Hard threshold at √(2λ): keep u where |u| > √(2λ), zero elsewhere — the minimiser of
+    ½‖x − Da‖² + λ‖a‖₀ for an orthonormal dictionary (penalised L0)."""
+    return torch.where(u.abs() > (2 * check_lam(lam, u.shape[-1], u)).sqrt(), u, torch.zeros_like(u))

@@ -25,12 +25,13 @@ def constant(step: int, total: int) -> float:
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
         momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 5e-4, schedule: Schedule = cosine,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        device: torch.device | str = "cpu", seed: int = 0, progress: bool = True) -> list[float]:
+        device: torch.device | str = "cpu", seed: int = 0, progress: bool = True, no_decay: tuple[str, ...] = ()) -> list[float]:
     """Train model with SGD and cross-entropy; return the mean training loss of each epoch.
 
     X and y stay where they are; each batch is moved to device, passed through prepare (e.g. uint8 →
     normalised float) and augment (training only), and the learning rate follows lr·schedule(step, total)
-    per step. On CUDA the forward pass runs under bf16 autocast.
+    per step. Parameters whose names end with one of no_decay get no weight decay. On CUDA the forward pass
+    runs under bf16 autocast.
     """
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError(f"epochs, batch_size and lr must be positive, got {epochs}, {batch_size}, {lr}")
@@ -38,7 +39,10 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         raise ValueError(f"X and y must be non-empty and of equal length, got {len(X)} and {len(y)}")
     device = torch.device(device)
     model.to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
+    exempt = [p for n, p in model.named_parameters() if n.endswith(no_decay)]
+    params = ([{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)]},
+               {"params": exempt, "weight_decay": 0.0}] if exempt else model.parameters())
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(X) / batch_size)
     total = epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed)

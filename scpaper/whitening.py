@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+
 def whitening_filter(shape: tuple[int, int], f0: float = 0.4) -> torch.Tensor:
     """Olshausen & Field's zero-phase whitening/low-pass filter R(f) = f·exp(-(f/f0)^4), f in cycles/pixel."""
     if f0 <= 0:
@@ -46,3 +47,10 @@ def sample_patches(images: list[torch.Tensor], size: int, n: int, rng: np.random
         c = rng.integers(border, w - size - border + 1)
         out[i] = images[k][r:r + size, c:c + size].reshape(-1)
     return out
+
+
+def srgb_to_linear(image: torch.Tensor) -> torch.Tensor:
+    """The sRGB transfer function undone (IEC 61966-2-1): encoded values in [0, 1] to linear intensity."""
+    if image.min() < 0 or image.max() > 1:
+        raise ValueError(f"sRGB values must lie in [0, 1], got [{float(image.min()):.3g}, {float(image.max()):.3g}]")
+    return torch.where(image <= 0.04045, image / 12.92, ((image + 0.055) / 1.055) ** 2.4)

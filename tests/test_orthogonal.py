@@ -139,3 +139,34 @@ def test_ica_recovers_mixed_laplacian_sources(gen):
     cosines = (basis.T @ (A / A.norm(dim=0))).abs()
     assert torch.allclose(basis.norm(dim=0), torch.ones(4, dtype=torch.float64))
     assert (cosines.max(0).values > 0.99).all()
+
+
+def test_a_known_unused_atom_carries_no_code_energy_and_costs_nothing_to_remove(gen):
+    Q = orthogonal.random_orthonormal(20, 20, gen)
+    X = torch.randn(300, 19, generator=gen, dtype=torch.float64) @ Q[:, :19].T  # data avoid atom 19 entirely
+    share = orthogonal.code_energy_share(orthogonal.codes(Q, X, 0.1))
+    assert float(share[19]) < 1e-20 and abs(float(share.sum()) - 1) < 1e-12
+    increase = orthogonal.removal_increase(Q, X, 0.1)
+    assert abs(float(increase[19])) < 1e-12 and (increase[:19] > 0).all()
+
+
+def test_hard_threshold_at_sqrt_2_lambda_is_the_penalised_l0_optimum():
+    table = orthogonal.l0_penalised_check(6, [0.05, 0.3, 1.0], 5, seed=2)
+    assert table.worst_excess.max() < 1e-9
+    u = torch.tensor([0.5, -0.7, 0.8])
+    assert torch.equal(thresholds.hard(u, 0.3), torch.tensor([0.0, 0.0, 0.8]))  # √0.6 ≈ 0.775: only 0.8 survives
+
+
+def test_band_count_counts_the_dft_grid_and_lasso_gap_vanishes_for_orthonormal_atoms(gen):
+    assert orthogonal.band_count((4, 4), 0.3) == 4  # (±1/4, 0), (0, ±1/4); the diagonals lie at 0.354
+    Q = orthogonal.random_orthonormal(12, 12, gen)
+    gap = orthogonal.lasso_gap(Q, torch.randn(30, 12, generator=gen, dtype=torch.float64), 0.1)
+    assert float(gap["per_row"].max()) < 1e-10 and gap["certified"] == 1.0
+
+
+def test_srgb_linearisation_matches_the_standard_curve():
+    v = torch.tensor([0.0, 0.04, 0.5, 1.0], dtype=torch.float64)
+    expected = torch.tensor([0.0, 0.04 / 12.92, ((0.5 + 0.055) / 1.055) ** 2.4, 1.0], dtype=torch.float64)
+    assert torch.allclose(whitening.srgb_to_linear(v), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="sRGB values"):
+        whitening.srgb_to_linear(torch.tensor([1.5]))

@@ -75,3 +75,44 @@ def test_bad_arguments_raise():
         scnet.to_cnn(scnet.SCNet(channels=(1, 4, 6), lasso_steps=2))
     with pytest.raises(ValueError, match="sigma"):
         scnet.add_noise(torch.zeros(2, 1, 4, 4), -0.1)
+
+
+def test_orthonormal_projection_keeps_filters_orthonormal_and_lambda_non_negative(x):
+    layer = scnet.OrthSC(16, 32, 5, 2)  # 32 filters in 400 dimensions
+    with torch.no_grad():
+        layer.weight.add_(torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(1)))
+        layer.lam.sub_(1.0)
+    layer(torch.rand(2, 16, 12, 12))
+    D = csc.dictionary(layer.weight.detach().double())
+    assert (D.T @ D - torch.eye(32, dtype=torch.float64)).abs().max() < 1e-6
+    assert (layer.lam >= 0).all()
+    with pytest.raises(ValueError, match="cannot be orthonormal"):
+        scnet.OrthSC(1, 26, 5)
+
+
+def test_orthonormal_network_layers_are_certified_lasso_codes(x):
+    model = scnet.SCNet(orthonormal=True, positive_init=True)
+    W = model.layers[0].weight.detach().double()
+    model.layers[0](x)  # project
+    codes, result = csc.patch_lasso(x.double(), W, model.layers[0].lam.detach().double(), 2)
+    assert result.certified_fraction == 1.0
+    assert (model.codes(x)[0].double() - codes).abs().max() < 1e-5
+
+
+def test_positive_init_and_no_decay_on_lambda():
+    torch.manual_seed(0)
+    assert (scnet.NonNegSC(1, 64, 5, positive_init=True).lam >= 0).all()
+    assert (scnet.NonNegSC(1, 64, 5).lam < 0).any()
+    model = scnet.SCNet(positive_init=True)
+    X, y = torch.zeros(8, 1, 28, 28), torch.zeros(8, dtype=torch.long)
+    with torch.no_grad():
+        model.classifier.weight.zero_(), model.classifier.bias.zero_()
+    before = [l.lam.detach().clone() for l in model.layers]
+    from scpaper import train
+    train.fit(model, X, y, epochs=1, batch_size=8, lr=0.1, weight_decay=0.5, no_decay=("lam",), progress=False)
+    assert all(torch.equal(b, l.lam.detach()) for b, l in zip(before, model.layers))  # zero gradient, no decay
+
+
+def test_wendel_probability_is_one_half_at_twice_over_complete():
+    assert csc.wendel_probability(50, 25) == pytest.approx(0.5, abs=1e-12)
+    assert csc.wendel_probability(25, 25) == 0.0 and csc.wendel_probability(200, 25) > 0.999

@@ -116,26 +116,85 @@ def sparse_prior(table: pd.DataFrame, sigmas: list[float]) -> plt.Figure:
     return plotting.credit(fig, sparse_prior, sparse_prior_study)
 
 
-def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int, sigmas: tuple[float, ...], *,
-                       n_train: int, n_val: int, n_test: int, epochs: int, batch_size: int, lr: float, seed: int,
-                       device: torch.device) -> tuple[pd.DataFrame, dict[str, scnet.SCNet]]:
-    """Train every variant of `variants` and tabulate validation/test accuracy (clean and noisy), per-layer activity
-    and the share of λᵢ < 0; return the table and the trained models."""
-    data = scnet.mnist_split(n_train, n_val, n_test, seed)
+OLD_RECIPE = "free λ, PyTorch init + decay on λ"
+
+
+def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int, sigmas: tuple[float, ...],
+                       seeds: tuple[int, ...], *, n_train: int, n_val: int, n_test: int, epochs: int, batch_size: int,
+                       lr: float, device: torch.device) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, scnet.SCNet]]:
+    """Train every variant of scnet.variants (λ ≥ 0 at initialisation, no weight decay on λ) and the old recipe
+    (PyTorch's bias initialisation, weight decay on λ) once per seed; the LASSO variant only for the first seed.
+
+    Returns a table (one row per variant: means over seeds of validation/test accuracy on clean digits and
+    under zero-mean unclipped Gaussian noise, confidence on blank and pure-noise images, per-layer activity,
+    λᵢ < 0 counts at initialisation and after training), per-image 0/1 correctness concatenated over seeds
+    (key 'name|σ'), per-image confidences on pure-noise images (key 'name|fool'), and the first seed's models."""
+    data = scnet.mnist_split(n_train, n_val, n_test, seeds[0])
     Xt, yt = data["test"]
-    rows, models = [], {}
-    for name, extra in tqdm(scnet.variants(lam_mins, lasso_steps).items(), desc="variants", leave=False):
-        record = trained({**arch, **extra}, n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size, lr=lr,
-                         seed=seed, device=device)
-        model = models[name] = scnet.load(record, device)
-        row = {"model": name, "val acc": train.accuracy(model, *data["val"], device=device)}
-        for s in sigmas:
-            row[f"test acc σ={s:g}"] = train.accuracy(model, scnet.add_noise(Xt, s, seed), yt, device=device)
-        for j, share in enumerate(scnet.activity(model, Xt)):
-            row[f"active L{j + 1}"] = share
-        row["share λ<0"] = scnet.negative_lambda_share(model)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model"), models
+    fool = torch.randn((n_test, *Xt.shape[1:]), generator=torch.Generator().manual_seed(seeds[0]))
+    plan = {**{name: (extra, False) for name, extra in scnet.variants(lam_mins, lasso_steps).items()},
+            OLD_RECIPE: ({"lam_min": None}, True)}
+    rows, per_image, models = [], {}, {}
+    for name, (extra, lam_decay) in tqdm(plan.items(), desc="variants", leave=False):
+        for seed in seeds[:1] if extra.get("lasso_steps") else seeds:
+            record = trained({**arch, **extra}, n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size,
+                             lr=lr, seed=seed, device=device, lam_decay=lam_decay)
+            model = scnet.load(record, device)
+            models.setdefault(name, model)
+            row = {"model": name, "seed": seed, "val acc": train.accuracy(model, *scnet.mnist_split(n_train, n_val, n_test, seed)["val"], device=device)}
+            for s in sigmas:
+                correct = (train.predict(model, scnet.add_noise(Xt, s, seed, clip=False), device=device) == yt).numpy()
+                per_image.setdefault(f"{name}|{s:g}", []).append(correct.astype(float))
+                row[f"test acc σ={s:g}"] = float(correct.mean())
+            with torch.no_grad():
+                confidence = torch.softmax(model(fool.to(device)).float(), 1).max(1).values.cpu().numpy()
+                row["confidence blank"] = float(torch.softmax(model(torch.zeros_like(Xt[:1]).to(device)).float(), 1).max())
+            per_image.setdefault(f"{name}|fool", []).append(confidence)
+            row["confidence noise"] = float(confidence.mean())
+            for j, share in enumerate(scnet.activity(model, Xt)):
+                row[f"active L{j + 1}"] = share
+            row["λ<0 at init"] = int(sum(int((lam < 0).sum()) for lam in record["initial_lam"]))
+            row["λ<0 trained"] = scnet.negative_count(model)
+            row["units"] = int(sum(layer.lam.numel() for layer in model.layers))
+            rows.append(row)
+    table = pd.DataFrame(rows).groupby("model", sort=False).agg(
+        {**{c: "mean" for c in pd.DataFrame(rows).columns if c not in ("model", "seed", "λ<0 at init", "λ<0 trained", "units")},
+         "λ<0 at init": "sum", "λ<0 trained": "sum", "units": "sum", "seed": "count"}).rename(columns={"seed": "seeds"})
+    return table, {k: np.concatenate(v) for k, v in per_image.items()}, models
+
+
+@torch.no_grad()
+def layer_gaps(model: scnet.SCNet, X: torch.Tensor) -> pd.DataFrame:
+    """Per layer of a trained ReLU network: mutual coherence of its filters, and the relative gap between its output
+    and the certified non-negative LASSO code of its own filters on every patch of its actual input (λᵢ < 0 set to 0,
+    where the LASSO has no sparse-coding meaning); the gap is also given per image for intervals."""
+    model = model.cpu().eval()
+    rows, x = [], X.double()
+    for j, layer in enumerate(model.layers):
+        layer.project()
+        W, lam = layer.weight.detach().double(), layer.lam.detach().double()
+        relu = csc.relu_layer(x, W, lam.clamp(min=0), layer.stride)
+        codes, result = csc.patch_lasso(x, W, lam.clamp(min=0), layer.stride)
+        per_image = ((relu - codes).flatten(1).norm(dim=1) / codes.flatten(1).norm(dim=1).clamp_min(1e-300))
+        rows.append({"layer": j + 1, "filters": W.shape[0], "dimension": W[0].numel(), "mu": mutual_coherence(csc.dictionary(W)),
+                     "share λ<0": float((lam < 0).double().mean()), "relative gap": float((relu - codes).norm() / codes.norm()),
+                     "max |ReLU − LASSO|": float((relu - codes).abs().max()), "certified": result.certified_fraction,
+                     "per_image": per_image.numpy()})
+        x = csc.relu_layer(x, W, lam, layer.stride)  # the network's own activations feed the next layer
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def unbounded_frequency(d: int, ratios: tuple[float, ...], trials: int, seed: int) -> pd.DataFrame:
+    """For Gaussian dictionaries of ratio·d atoms in d dimensions: how often the LP finds an unbounded direction,
+    beside Wendel's probability."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for r in tqdm(ratios, desc="Wendel", leave=False):
+        n = int(round(r * d))
+        hits = sum(csc.unbounded_direction(torch.randn(d, n, generator=gen, dtype=torch.float64)) is not None
+                   for _ in range(trials))
+        rows.append({"over-completeness": r, "atoms": n, "trials": trials, "unbounded": hits, "Wendel": csc.wendel_probability(n, d)})
+    return pd.DataFrame(rows)
 
 
 def equivalence_inputs(n_images: int, crop: int, seed: int) -> dict[str, torch.Tensor]:
