@@ -47,10 +47,3 @@ def sample_patches(images: list[torch.Tensor], size: int, n: int, rng: np.random
         c = rng.integers(border, w - size - border + 1)
         out[i] = images[k][r:r + size, c:c + size].reshape(-1)
     return out
-
-
-def srgb_to_linear(image: torch.Tensor) -> torch.Tensor:
-    """The sRGB transfer function undone (IEC 61966-2-1): encoded values in [0, 1] to linear intensity."""
-    if image.min() < 0 or image.max() > 1:
-        raise ValueError(f"sRGB values must lie in [0, 1], got [{float(image.min()):.3g}, {float(image.max()):.3g}]")
-    return torch.where(image <= 0.04045, image / 12.92, ((image + 0.055) / 1.055) ** 2.4)

@@ -105,3 +105,18 @@ def test_every_natural_image_source_loads():
         assert images and all(im.ndim == 2 and float(im.max()) == 1.0 for im in images)
     with pytest.raises(ValueError, match="unknown image source 'olshausen'"):
         load_natural_images("olshausen")
+
+
+def test_kodak_luminance_is_linear_y_of_the_srgb_channels():
+    from skimage import color
+
+    from scpaper.data.natural_images import linear_luminance, srgb_to_linear
+
+    rgb = np.random.default_rng(0).integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
+    assert np.allclose(linear_luminance(rgb), color.rgb2xyz(rgb)[..., 1], atol=2e-4)
+    v = np.array([0.0, 0.04045, 0.5, 1.0])
+    assert np.allclose(srgb_to_linear(v), [0.0, 0.04045 / 12.92, ((0.5 + 0.055) / 1.055) ** 2.4, 1.0])
+    with pytest.raises(ValueError, match="sRGB values"):
+        srgb_to_linear(np.array([1.5]))
+    with pytest.raises(ValueError, match="8-bit"):
+        linear_luminance(rgb.astype(np.float64))

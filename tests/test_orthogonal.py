@@ -163,10 +163,3 @@ def test_band_count_counts_the_dft_grid_and_lasso_gap_vanishes_for_orthonormal_a
     gap = orthogonal.lasso_gap(Q, torch.randn(30, 12, generator=gen, dtype=torch.float64), 0.1)
     assert float(gap["per_row"].max()) < 1e-10 and gap["certified"] == 1.0
 
-
-def test_srgb_linearisation_matches_the_standard_curve():
-    v = torch.tensor([0.0, 0.04, 0.5, 1.0], dtype=torch.float64)
-    expected = torch.tensor([0.0, 0.04 / 12.92, ((0.5 + 0.055) / 1.055) ** 2.4, 1.0], dtype=torch.float64)
-    assert torch.allclose(whitening.srgb_to_linear(v), expected, atol=1e-12)
-    with pytest.raises(ValueError, match="sRGB values"):
-        whitening.srgb_to_linear(torch.tensor([1.5]))

@@ -13,7 +13,7 @@ from scpaper.book import plotting
 from scpaper.book.cache import cached
 from scpaper.data import NATURAL_IMAGES
 from scpaper.data.natural_images import load_natural_images
-from scpaper.whitening import sample_patches, srgb_to_linear, whiten
+from scpaper.whitening import sample_patches, whiten
 
 HF_SHARE = 0.9  # the old criterion, kept as a secondary column: > 90 % of power above half Nyquist
 BEYOND_SHARE = 0.5  # an atom lies mostly beyond the whitening band when > 50 % of its power is beyond f0
@@ -147,16 +147,11 @@ def training(curves: dict[str, orthogonal.Learned]) -> plt.Figure:
 
 
 @cached(data=NATURAL_IMAGES)
-def whitened_patches(n: int, size: int = 12, seed: int = 0, f0: float = 0.4, variance: float = 0.1,
-                     linear_kodak: bool = True) -> torch.Tensor:
-    """n random size×size patches (float32 rows) of the van Hateren and Kodak photographs, each photograph
-    whitened with the Olshausen–Field filter (cut-off f0) and scaled to zero mean and the given variance.
-
-    van Hateren images are linear luminance already; the Kodak grey levels come from the loader as luma of
-    sRGB-encoded values, so with linear_kodak the sRGB transfer function is undone on that luma (the loader
-    would have to linearise each channel before mixing for the exact luminance)."""
-    kodak = [srgb_to_linear(im) if linear_kodak else im for im in load_natural_images("kodak")]
-    images = [whiten(im, f0, variance) for im in load_natural_images("vanhateren") + kodak]
+def whitened_patches(n: int, size: int = 12, seed: int = 0, f0: float = 0.4, variance: float = 0.1) -> torch.Tensor:
+    """n random size×size patches (float32 rows) of the van Hateren and Kodak photographs (both linear
+    luminance), each photograph whitened with the Olshausen–Field filter (cut-off f0) and scaled to zero
+    mean and the given variance."""
+    images = [whiten(im, f0, variance) for source in ("vanhateren", "kodak") for im in load_natural_images(source)]
     return sample_patches(images, size, n, np.random.default_rng(seed)).float()
 
 
