@@ -65,7 +65,8 @@ def evaluate(pool: torch.Tensor, y_pool: torch.Tensor, val: torch.Tensor, y_val:
 
     Features are divided by their mean row norm on the pool (no effect on nearest neighbours; puts every
     representation on one scale for the weight-decay grid); the weight decay is the one with the best
-    accuracy on the validation rows. Returns rows (k, seed, classifier, accuracy, weight_decay).
+    accuracy on the validation rows. Returns rows (k, seed, classifier, accuracy, weight_decay, correct), where
+    correct is the per-test-image 0/1 correctness (a uint8 array), for paired comparisons on the same images.
     """
     device = torch.device(device)
     scale = pool.float().norm(dim=1).mean().clamp_min(1e-12)
@@ -77,13 +78,28 @@ def evaluate(pool: torch.Tensor, y_pool: torch.Tensor, val: torch.Tensor, y_val:
             pick = few_labels(y_pool.cpu(), k, seed).to(device)
             F, y = pool[pick], y_pool[pick]
             for metric in ("euclidean", "cosine"):
-                acc = (nearest_neighbour(F, y, test, metric) == y_test).double().mean().item()
-                rows.append((k, seed, f"1-NN {metric}", acc, np.nan))
+                rows.append((k, seed, f"1-NN {metric}", nearest_neighbour(F, y, test, metric) == y_test, np.nan))
             best = max(((logistic(F, y, wd), wd) for wd in weight_decays),
                        key=lambda m: ((val @ m[0][0] + m[0][1]).argmax(1) == y_val).double().mean().item())
             (W, b), wd = best
-            rows.append((k, seed, "logistic", ((test @ W + b).argmax(1) == y_test).double().mean().item(), wd))
-    return pd.DataFrame(rows, columns=["k", "seed", "classifier", "accuracy", "weight_decay"])
+            rows.append((k, seed, "logistic", (test @ W + b).argmax(1) == y_test, wd))
+    return pd.DataFrame([(k, s, c, ok.double().mean().item(), wd, ok.cpu().numpy().astype(np.uint8))
+                         for k, s, c, ok, wd in rows],
+                        columns=["k", "seed", "classifier", "accuracy", "weight_decay", "correct"])
+
+
+def paired_correct(results: pd.DataFrame, a: str, b: str, classifier: str,
+                   ks: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image 0/1 correctness of representations a and b with one classifier on the same test images,
+    draws of labels and k, pooled over seeds and the given k (every k if None): two aligned vectors."""
+    rows = results[(results.classifier == classifier) & (ks is None or results.k.isin(ks))]
+    pick = {name: rows[rows.representation == name].sort_values(["k", "seed"]) for name in (a, b)}
+    for name, r in pick.items():
+        if r.empty:
+            raise ValueError(f"no results for representation {name!r} with {classifier!r}")
+    if list(zip(pick[a].k, pick[a].seed)) != list(zip(pick[b].k, pick[b].seed)):
+        raise ValueError(f"{a!r} and {b!r} were not evaluated on the same labels per class and seeds")
+    return tuple(np.concatenate(list(pick[name].correct)).astype(np.float64) for name in (a, b))
 
 
 def mean_accuracy(results: pd.DataFrame) -> pd.DataFrame:

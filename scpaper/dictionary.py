@@ -30,7 +30,7 @@ def objective(D: torch.Tensor, X: torch.Tensor, codes: torch.Tensor, lam: float)
 
 def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: int = 1, nonneg: bool = False,
           seed: int = 0, init: torch.Tensor | None = None, zero_codes: bool = False, device: torch.device | str = "cpu",
-          progress: bool = True) -> Learned:
+          progress: bool = True, tol: float = 0.0, window: int = 10) -> Learned:
     """Learn n_atoms unit-norm atoms for the rows of X (N × dim) by minimising ½‖x − Dr‖² + λ‖r‖₁.
 
     Each step runs code_steps ISTA updates of all codes (kept between steps) and one
@@ -38,12 +38,16 @@ def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: 
     objective; its step size is then multiplied by 1.1, otherwise the update is dropped and the step
     halved. Atoms (or init) and codes start from N(0, 1), as in the paper (|N(0, 1)| codes when nonneg),
     or codes from zero if zero_codes (then atoms with |dᵢ·x| < λ for every x never move: pair it with an
-    init drawn from the data). Cached on the content of X.
+    init drawn from the data). Stopping rule: with tol > 0, stop before `steps` once the objective fell by
+    less than tol (relative) over the last `window` steps (a plateau); objective then has fewer entries.
+    Cached on the content of X.
     """
     if X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X must be a non-empty (N, dim) matrix, got shape {tuple(X.shape)}")
     if not torch.isfinite(X).all():
         raise ValueError("X contains NaN or infinite values")
+    if tol < 0 or window < 1:
+        raise ValueError(f"need tol ≥ 0 and window ≥ 1, got tol={tol}, window={window}")
     if lam < 0 or n_atoms < 1 or steps < 0 or code_steps < 1:
         raise ValueError(f"need lam ≥ 0, n_atoms ≥ 1, steps ≥ 0, code_steps ≥ 1; got {lam}, {n_atoms}, {steps}, {code_steps}")
     dim = X.shape[1]
@@ -90,4 +94,6 @@ def learn(X: torch.Tensor, n_atoms: int, lam: float, *, steps: int, code_steps: 
         else:
             eta_d *= 0.5
         history.append(f)
+        if tol > 0 and len(history) > window and history[-1 - window] - f < tol * abs(f):
+            break
     return Learned(D.cpu(), torch.tensor(history, dtype=torch.float64))

@@ -19,10 +19,12 @@ KINDS = ("noise", "swap", "distortion")
 
 
 class Codes(NamedTuple):
-    """Exact lasso codes of a batch of images with their eq-9 certificate and the solver's wall time."""
+    """Exact lasso codes of a batch of images, their eq-9 certificate, the solver's per-code uniqueness flag
+    (certified and the atoms at threshold linearly independent) and the solver's wall time."""
 
     codes: torch.Tensor
     certified: torch.Tensor
+    unique: torch.Tensor
     seconds: float
 
 
@@ -31,7 +33,7 @@ def exact_codes(D: torch.Tensor, X: torch.Tensor, lam: float, device: torch.devi
     start = time.perf_counter()
     device = torch.device(device)
     out = lasso.solve(D.to(device), X.to(device), lam, progress=True)
-    return Codes(out.codes.cpu(), out.certified.cpu(), time.perf_counter() - start)
+    return Codes(out.codes.cpu(), out.certified.cpu(), out.unique.cpu(), time.perf_counter() - start)
 
 
 def perturbations(images: torch.Tensor, rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -44,16 +46,6 @@ def perturbations(images: torch.Tensor, rng: np.random.Generator) -> dict[str, t
     noise = torch.from_numpy(rng.standard_normal(flat.shape)).to(flat.dtype)
     warped = distortion.elastic(images, rng).reshape(n, -1)
     return {"noise": noise, "swap": flat[other] - flat, "distortion": warped - flat}
-
-
-def digit_perturbations(images: torch.Tensor, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """n directions of each kind at the first image: noise, swaps to images 1…n, n elastic distortions of it."""
-    if not 1 <= n < len(images):
-        raise ValueError(f"need 1 ≤ n < {len(images)} images, got n={n}")
-    x = images[0].reshape(-1)
-    noise = torch.from_numpy(rng.standard_normal((n, x.numel()))).to(x.dtype)
-    warped = distortion.elastic(images[:1].expand(n, -1, -1), rng).reshape(n, -1)
-    return {"noise": noise, "swap": images[1:n + 1].reshape(n, -1) - x, "distortion": warped - x}
 
 
 def code_gains(D: torch.Tensor, codes: torch.Tensor, V: torch.Tensor, progress: bool = True) -> torch.Tensor:
@@ -81,18 +73,18 @@ def finite_difference(D: torch.Tensor, x: torch.Tensor, lam: float, v: torch.Ten
     """Relative gap between J₊v and the central difference (r(x + εv) − r(x − εv))/2ε of the exact solver,
     and the ε used: the largest in eps whose x ± εv keep the support (inf, 0 if none does).
 
-    The code is piecewise linear in x, so on one support the difference has no truncation error and a
-    larger ε only lessens the solver's rounding.
+    x ± εv is formed in float64 (in float32 the rounding of x ± εv, ~1e-7·‖x‖/ε, would dominate). The code
+    is piecewise linear in x, so on one support the difference has no truncation error.
     """
-    D64 = D.double()
+    D64, x64, v64 = D.double(), x.double(), v.double()
     for e in eps:
-        out = lasso.solve(D64, torch.stack([x - e * v, x, x + e * v]).double(), lam)
+        out = lasso.solve(D64, torch.stack([x64 - e * v64, x64, x64 + e * v64]), lam)
         if not out.certified.all():
             raise ValueError("the solver did not certify the codes used for the finite difference")
         support = out.codes != 0
         if (support == support[1]).all():
             fd = (out.codes[2] - out.codes[0]) / (2 * e)
-            jv = lasso.active_jacobian(D64, out.codes[1]) @ v.double()
+            jv = lasso.active_jacobian(D64, out.codes[1]) @ v64
             return float((fd - jv).norm() / jv.norm()), e
     return float("inf"), 0.0
 
@@ -155,6 +147,71 @@ def overlap_spectrum(spec: Spectrum, V: torch.Tensor) -> torch.Tensor:
     return (V64 / V64.norm(dim=1, keepdim=True)) @ spec.vectors
 
 
+RIP_BOUND = float(np.sqrt(2) - 1)  # Candès (2008): δ₂ₖ < √2 − 1 makes ℓ1 minimisation recover k-sparse codes
+
+
+def rip_constant(D: torch.Tensor, code: torch.Tensor) -> float:
+    """δ = max(1 − σ_min², σ_max² − 1) of the active dictionary D₊ of one code: the smallest δ with
+    (1 − δ)‖r‖² ≤ ‖D₊r‖² ≤ (1 + δ)‖r‖² on its support, so a lower bound on the RIP constant of order |support|."""
+    active = code.nonzero()[:, 0]
+    if len(active) == 0:
+        raise ValueError("the code has no active atom")
+    S = torch.linalg.svdvals(D[:, active].double())
+    return float(torch.maximum(1 - S[-1] ** 2, S[0] ** 2 - 1))
+
+
+class DigitSpectra(NamedTuple):
+    """Per digit: the singular values of its own active dictionary and how perturbations spread over its
+    singular directions (Fig 3e over many digits). NaN rows for codes with no active atom."""
+
+    active: torch.Tensor  # (N,) number of active atoms k
+    sigma_min: torch.Tensor  # (N,) σ*: 1/σ* is the largest gain (eq 7)
+    sigma_max: torch.Tensor  # (N,)
+    rip: torch.Tensor  # (N,) δ = max(1 − σ_min², σ_max² − 1)
+    noise_gain: torch.Tensor  # (N,) √(Σᵢσᵢ⁻²/m) = √(E‖J₊n‖²/E‖n‖²) for n ~ N(0, I)
+    pair_gain: torch.Tensor  # (N,) 1/√(1 − max |dₐ·d_b|) over active pairs: eq 5's largest pair gain
+    in_span: dict[str, torch.Tensor]  # kind → (N,) share of a unit direction's power inside span(D₊)
+    top_share: dict[str, torch.Tensor]  # kind → (N,) share of the in-span power on the highest-gain quarter
+    profile: dict[str, torch.Tensor]  # kind → (N, bins) power per bin of singular directions by decreasing gain
+
+
+def digit_spectra(D: torch.Tensor, codes: torch.Tensor, directions: dict[str, torch.Tensor], bins: int = 20,
+                  progress: bool = True) -> DigitSpectra:
+    """Each digit's own SVD D₊ = UΣVᵀ and the power (uᵢ·Δx/‖Δx‖)² of its perturbations (rows of each
+    directions[kind]) per singular direction, ordered by decreasing gain 1/σᵢ and binned by relative rank i/k."""
+    n = len(codes)
+    if bins < 4 or bins % 4:
+        raise ValueError(f"bins must be a positive multiple of 4 (the highest-gain quarter is a bin edge), got {bins}")
+    if any(V.shape != (n, D.shape[0]) for V in directions.values()) or codes.shape != (n, D.shape[1]):
+        raise ValueError(f"need codes ({n}, {D.shape[1]}) and directions ({n}, {D.shape[0]}) of every kind")
+    D64 = D.double()
+    nan = torch.full((n,), float("nan"), dtype=torch.float64)
+    k, smin, smax, noise, pair = (nan.clone() for _ in range(5))
+    in_span = {kind: nan.clone() for kind in directions}
+    top = {kind: nan.clone() for kind in directions}
+    profile = {kind: torch.full((n, bins), float("nan"), dtype=torch.float64) for kind in directions}
+    q = np.linspace(0, 1, bins + 1)
+    for i in tqdm(range(n), desc="active spectra", disable=not progress, leave=False):
+        s = codes[i].nonzero()[:, 0]
+        if len(s) == 0:
+            continue
+        A = D64[:, s]
+        U, S, _ = torch.linalg.svd(A, full_matrices=False)
+        U, S = U.flip(1), S.flip(0)  # by increasing σ: decreasing gain
+        k[i], smin[i], smax[i] = len(s), S[0], S[-1]
+        noise[i] = (S.pow(-2).sum() / D.shape[0]).sqrt()
+        G = (A.T @ A).abs().fill_diagonal_(0)
+        pair[i] = 1 / (1 - G.max()).sqrt() if len(s) > 1 else 1.0
+        for kind, V in directions.items():
+            v = V[i].double()
+            cum = np.concatenate([[0.0], (U.T @ (v / v.norm())).pow(2).cumsum(0).numpy()])
+            at = torch.from_numpy(np.interp(q, np.arange(len(s) + 1) / len(s), cum))
+            in_span[kind][i], profile[kind][i] = at[-1], at.diff()
+            top[kind][i] = at[bins // 4] / at[-1]
+    rip = torch.maximum(1 - smin.pow(2), smax.pow(2) - 1)
+    return DigitSpectra(k, smin, smax, rip, noise, pair, in_span, top, profile)
+
+
 class Split(NamedTuple):
     """Images (N, 28, 28) in [0, 1] and their labels."""
 
@@ -171,6 +228,15 @@ def mnist_training(n: int) -> Split:
     """The first n MNIST training images and labels."""
     images, labels = data.load_mnist("train")
     return Split(images[:n], labels[:n])
+
+
+def mnist_validation(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST training images 50 000 … 50 000 + n − 1 as rows of pixels, and their labels: digits the paper's
+    50 000-digit training split leaves out."""
+    images, labels = data.load_mnist("train")
+    if not 1 <= n <= len(images) - 50_000:
+        raise ValueError(f"need 1 ≤ n ≤ {len(images) - 50_000}, got {n}")
+    return images[50_000:50_000 + n].reshape(n, -1), labels[50_000:50_000 + n]
 
 
 def mnist_splits(pool: int, val: int, test: int) -> dict[str, Split]:

@@ -50,3 +50,15 @@ def test_learn_rejects_nan_images_and_bad_init():
         dictionary.learn(torch.full((5, 4), float("nan")), 3, 0.1, steps=1, progress=False)
     with pytest.raises(ValueError, match="init"):
         dictionary.learn(torch.zeros(5, 4), 3, 0.1, steps=1, init=torch.zeros(4, 2), progress=False)
+
+
+def test_learn_stops_at_a_plateau_and_rejects_a_negative_tolerance():
+    D, X = planted()
+    long = dictionary.learn(X[:60], 10, 0.05, steps=60, seed=1, progress=False)
+    short = dictionary.learn(X[:60], 10, 0.05, steps=60, seed=1, progress=False, tol=0.05, window=5)
+    assert len(short.objective) < len(long.objective) == 61
+    assert torch.equal(short.objective, long.objective[: len(short.objective)])  # same path until it stops
+    window = short.objective[-6:]
+    assert window[0] - window[-1] < 0.05 * window[-1]
+    with pytest.raises(ValueError, match="tol"):
+        dictionary.learn(X, 10, 0.05, steps=1, tol=-1.0, progress=False)

@@ -19,7 +19,51 @@ def test_jacobian_matches_finite_differences_of_the_solver():
     D, X = problem()
     v = torch.randn(30, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     error, eps = sensitivity.finite_difference(D, X[0], 0.1, v)
-    assert error < 1e-6 and eps > 0
+    assert error < 1e-8 and eps > 0
+
+
+def test_finite_differences_are_formed_in_float64_from_float32_inputs():
+    D, X = problem()
+    v = torch.randn(30, generator=torch.Generator().manual_seed(1))
+    error, eps = sensitivity.finite_difference(D.float(), X[0].float(), 0.1, v)
+    assert error < 1e-8 and eps > 0
+
+
+def test_exact_codes_keep_the_solvers_uniqueness_flag():
+    D, X = problem()
+    out = sensitivity.exact_codes(D, X, 0.1)
+    assert out.unique.dtype == torch.bool and out.unique.shape == (len(X),) and out.unique.all()
+    twin = torch.cat([D, D[:, :1]], 1)  # a duplicated atom: codes that use it are not unique
+    dup = sensitivity.exact_codes(twin, X, 0.1)
+    assert dup.certified.all() and not dup.unique.all()
+
+
+def test_rip_constant_is_zero_for_orthonormal_atoms_and_at_least_one_for_a_duplicate():
+    Q, _ = torch.linalg.qr(torch.randn(20, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    code = torch.ones(6, dtype=torch.float64)
+    assert abs(sensitivity.rip_constant(Q, code)) < 1e-12
+    twin = torch.cat([Q, Q[:, :1]], 1)
+    assert sensitivity.rip_constant(twin, torch.ones(7, dtype=torch.float64)) >= 1 - 1e-12
+    with pytest.raises(ValueError, match="no active atom"):
+        sensitivity.rip_constant(Q, torch.zeros(6, dtype=torch.float64))
+
+
+def test_digit_spectra_agree_with_one_digit_svd_and_bound_the_pair_gain():
+    D, X = problem()
+    codes = lasso.solve(D, X, 0.1).codes
+    V = {"noise": torch.randn(X.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64), "swap": X.roll(1, 0) - X}
+    out = sensitivity.digit_spectra(D, codes, V, bins=8, progress=False)
+    for i, code in enumerate(codes):
+        spec = sensitivity.spectrum(D, code)
+        assert torch.isclose(out.sigma_min[i], spec.singular[0]) and out.active[i] == len(spec.gains)
+        assert abs(out.rip[i] - sensitivity.rip_constant(D, code)) < 1e-12
+        power = sensitivity.overlap_spectrum(spec, V["swap"][i][None]).pow(2)[0]
+        assert torch.isclose(out.in_span["swap"][i], power.sum()) and torch.isclose(out.profile["swap"][i].sum(), power.sum())
+        assert torch.isclose(out.noise_gain[i], (spec.gains.pow(2).sum() / D.shape[0]).sqrt())
+    assert (out.pair_gain <= 1 / out.sigma_min + 1e-12).all()  # a pair is one combination of active atoms
+    assert ((out.top_share["noise"] >= 0) & (out.top_share["noise"] <= 1)).all()
+    with pytest.raises(ValueError, match="multiple of 4"):
+        sensitivity.digit_spectra(D, codes, V, bins=6, progress=False)
 
 
 def test_code_gains_equal_the_norm_of_the_full_active_jacobian():

@@ -9,8 +9,9 @@ import seaborn as sns
 import torch
 
 from scpaper import classifiers, dictionary, features, sensitivity
-from scpaper.book import plotting
+from scpaper.book import intervals, plotting
 from scpaper.book.cache import cached
+from scpaper.book.intervals import Interval
 from scpaper.data import MNIST, load_mnist
 
 exact_codes = cached()(sensitivity.exact_codes)
@@ -101,9 +102,10 @@ def overlaps_figure(D: torch.Tensor, x: torch.Tensor, code: torch.Tensor, ov: se
 
 
 def spectrum_figure(spec: sensitivity.Spectrum, x: torch.Tensor, examples: dict[str, torch.Tensor],
-                    overlaps: dict[str, torch.Tensor], show: int = 40) -> plt.Figure:
-    """Fig 3: singular vectors by decreasing gain; example perturbations and their overlaps; RMS spectra."""
-    fig = plt.figure(figsize=(11, 8))
+                    spectra: sensitivity.DigitSpectra, show: int = 40) -> plt.Figure:
+    """Fig 3: one digit's singular vectors by decreasing gain and example overlaps; power per singular
+    direction averaged over many digits (each digit's own SVD), raw and as a share of the in-span power."""
+    fig = plt.figure(figsize=(11, 8.5))
     grid = fig.add_gridspec(3, 4, height_ratios=[1.4, 1, 1.3])
     ax = fig.add_subplot(grid[0, :3])
     picks = np.unique(np.linspace(0, len(spec.gains) - 1, show).round().astype(int))
@@ -116,20 +118,43 @@ def spectrum_figure(spec: sensitivity.Spectrum, x: torch.Tensor, examples: dict[
     for kind, v in examples.items():
         ax.plot(sensitivity.overlap_spectrum(spec, v[None])[0].numpy(), color=COLOURS[kind], lw=0.8)
     ax.set_title("overlap of the examples", fontsize=8)
-    ax = fig.add_subplot(grid[2, :])
-    for kind, o in overlaps.items():
-        power = o.pow(2).sum(1).mean()
-        ax.plot(o.pow(2).mean(0).sqrt().numpy(), color=COLOURS[kind], label=f"{kind} ({power:.0%} of power on D₊)")
-    ax.set_xlabel("singular vector, by decreasing gain")
-    ax.set_ylabel("RMS overlap")
-    ax.legend(fontsize=7, loc="upper left")
-    twin = ax.twinx()
-    twin.plot(spec.gains.numpy(), color="0.3", ls="--", label="gain 1/σ")
-    twin.set_yscale("log")
-    twin.set_ylabel("gain 1/σ")
-    twin.grid(False)
+    ok = ~spectra.active.isnan()
+    bins = spectra.profile[sensitivity.KINDS[0]].shape[1]
+    centre = (np.arange(bins) + 0.5) / bins
+    for j, normalised in enumerate((False, True)):
+        ax = fig.add_subplot(grid[2, 2 * j:2 * j + 2])
+        for kind, prof in spectra.profile.items():
+            p = prof[ok] / spectra.in_span[kind][ok, None] if normalised else prof[ok]
+            ax.plot(centre, p.mean(0).numpy(), color=COLOURS[kind], marker="o", ms=3,
+                    label=f"{kind} ({spectra.in_span[kind][ok].mean():.0%} of power in span D₊)")
+        ax.set_xlabel("singular direction, relative rank by decreasing gain")
+        ax.set_ylabel("share of in-span power" if normalised else "power (unit Δx)")
+        ax.set_yscale("log")
+        ax.set_title(f"mean over {int(ok.sum())} digits" + (", normalised by the in-span power" if normalised else ""), fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    return plotting.credit(fig, sensitivity.spectrum, sensitivity.overlap_spectrum, spectrum_figure)
+    return plotting.credit(fig, sensitivity.spectrum, sensitivity.digit_spectra, spectrum_figure)
+
+
+def rip_figure(spectra: sensitivity.DigitSpectra) -> plt.Figure:
+    """§5.3: the restricted isometry constant δ of each digit's active dictionary against √2 − 1, and the
+    largest gain 1/σ* against eq 5's largest pair gain."""
+    ok = ~spectra.active.isnan()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    axes[0].hist(spectra.rip[ok].numpy(), bins=40, color="0.4")
+    axes[0].axvline(sensitivity.RIP_BOUND, color="C3", ls="--", label="√2 − 1")
+    axes[0].set_xlabel("δ = max(1 − σ²_min, σ²_max − 1) of D₊")
+    axes[0].legend(fontsize=7)
+    axes[1].scatter(spectra.pair_gain[ok].numpy(), (1 / spectra.sigma_min[ok]).numpy(), s=4, alpha=0.5)
+    top = float((1 / spectra.sigma_min[ok]).max())
+    axes[1].plot([1, top], [1, top], color="0.3", ls="--", lw=0.8, label="equal")
+    axes[1].set_xscale("log")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("largest pair gain 1/√(1 − max dₐ·d_b) (eq 5)")
+    axes[1].set_ylabel("largest gain 1/σ*")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return plotting.credit(fig, sensitivity.digit_spectra, rip_figure)
 
 
 def supervised_figure(results: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -156,6 +181,38 @@ def compare(representations: dict[str, tuple[torch.Tensor, torch.Tensor, torch.T
     return pd.concat(tables, ignore_index=True)
 
 
+def fraction(holds: torch.Tensor | np.ndarray) -> Interval:
+    """The fraction of digits on which a paired comparison holds, with its bootstrap interval over digits."""
+    return intervals.mean(np.asarray(holds, dtype=np.float64))
+
+
+def shifted(interval: Interval, by: float) -> Interval:
+    """The interval of (effect − by), e.g. an accuracy in points against the paper's number."""
+    return Interval(interval.estimate - by, interval.low - by, interval.high - by, interval.n, interval.method)
+
+
+def weakest(comparisons: dict[str, Interval]) -> tuple[str, Interval]:
+    """The comparison with the lowest lower bound: a claim about every step holds only if it holds there."""
+    return min(comparisons.items(), key=lambda item: item[1].low)
+
+
+def steps(values: dict[float, torch.Tensor]) -> dict[str, Interval]:
+    """Paired differences value(λᵢ) − value(λᵢ₊₁) over the same items for consecutive λ, by 'λᵢ→λᵢ₊₁'."""
+    lams = sorted(values)
+    return {f"{a:g}→{b:g}": intervals.paired_difference(values[a].numpy(), values[b].numpy()) for a, b in zip(lams, lams[1:])}
+
+
+def standardise(X: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """(x − mean)/std per pixel: the usual MNIST standardisation."""
+    return (X.float() - mean) / std
+
+
+def mlp_correct(model: torch.nn.Sequential, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Per-image 0/1 correctness of a classifier net on the rows of X."""
+    with torch.no_grad():
+        return (model(X.float()).argmax(1) == y).numpy().astype(np.float64)
+
+
 def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
     """The MNIST training images offset … offset+n−1 as rows of 784 pixels in [0, 1]."""
     images, _ = load_mnist("train")
@@ -166,12 +223,13 @@ def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
 
 @cached(data=MNIST)
 def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_steps: int = 1, seed: int = 0,
-                     from_images: bool = False, device: torch.device | str = "cpu") -> dictionary.Learned:
+                     from_images: bool = False, device: torch.device | str = "cpu", tol: float = 0.0) -> dictionary.Learned:
     """A dictionary learned on the first n_images MNIST training images (Luther & Seung, §2.1).
 
     from_images: start from n_atoms distinct training images scaled to unit norm, with zero codes, instead
     of the paper's N(0, 1) atoms and codes; the images come from outside the first n_images when the first
-    50 000 (the paper's training split) leave room, so no training digit starts as its own atom.
+    50 000 (the paper's training split) leave room, so no training digit starts as its own atom. tol > 0:
+    stop at the objective's plateau (dictionary.learn's stopping rule) instead of after all `steps`.
     """
     X = mnist_images(n_images)
     init = None
@@ -180,4 +238,4 @@ def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_s
         pick = lo + torch.randperm(50_000 - lo, generator=torch.Generator().manual_seed(seed))[:n_atoms]
         init = mnist_images(50_000)[pick].T
     return learn(X, n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, init=init, zero_codes=from_images,
-                 device=device)
+                 device=device, tol=tol)
