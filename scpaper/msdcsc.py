@@ -95,10 +95,11 @@ class MSDCSCNet(nn.Module):
     """MSD-CSC layers unfolded n_iter ISTA steps each (n_iter = 0: MSDNet's forward), 4×4-pooled, read out.
 
     Thresholds are learned as softplus(ρ) ≥ 0: one β_I per layer on the carried maps, one β per new map.
+    carried_threshold=False fixes β_I = 0, which with n_iter = 0 is MSDNet itself (Proposition 1).
     """
 
     def __init__(self, n_layers: int, growth: int, max_dilation: int, n_iter: int, in_channels: int = 3,
-                 n_classes: int = 10, k: int = 3) -> None:
+                 n_classes: int = 10, k: int = 3, carried_threshold: bool = True) -> None:
         super().__init__()
         if n_layers <= 0 or growth <= 0 or max_dilation <= 0 or n_iter < 0:
             raise ValueError(f"n_layers, growth, max_dilation must be > 0 and n_iter ≥ 0, got {n_layers}, {growth}, {max_dilation}, {n_iter}")
@@ -106,16 +107,25 @@ class MSDCSCNet(nn.Module):
         widths = [in_channels + growth * i for i in range(n_layers)]
         self.atoms = nn.ParameterList([nn.Parameter(torch.randn(growth, n, k, k) / (n * k * k) ** 0.5) for n in widths])
         self.rho_new = nn.ParameterList([nn.Parameter(torch.full((growth,), -4.0)) for _ in widths])
-        self.rho_carried = nn.Parameter(torch.full((n_layers,), -6.0))
+        self.rho_carried = nn.Parameter(torch.full((n_layers,), -6.0), requires_grad=carried_threshold)
+        self.carried_threshold = carried_threshold
         self.readout = nn.Linear((in_channels + growth * n_layers) * READOUT_GRID ** 2, n_classes)
 
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Γ₀ = x (non-negative images) and every layer's code Γ₁ … Γ_N."""
         out = [x]
         for i, W in enumerate(self.atoms):
+            beta_carried = F.softplus(self.rho_carried[i]) if self.carried_threshold else 0.0
             out.append(msdcsc_ista(out[-1], W, F.softplus(self.rho_new[i]), dilation_of(i, self.max_dilation),
-                                   self.n_iter, F.softplus(self.rho_carried[i])))
+                                   self.n_iter, beta_carried))
         return out
+
+    @torch.no_grad()
+    def new_map_share(self, x: torch.Tensor) -> float:
+        """Share of the last code's energy carried by the maps the layers added (not the input channels)."""
+        last = self.codes(x)[-1]
+        n_in = self.atoms[0].shape[1]
+        return float(last[:, n_in:].pow(2).sum() / last.pow(2).sum().clamp_min(1e-30))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores of images x (B, C, H, W) with values in [0, 1]."""
@@ -149,6 +159,17 @@ def lasso_report(G: torch.Tensor, code: torch.Tensor, apply_D, apply_Dt, thresho
     return {"objective": float(0.5 * residual.pow(2).sum() + (thresholds * code).sum()),
             "relative_error": float(residual.pow(2).sum() / G.pow(2).sum()),
             "kkt": float((code - F.relu(code - grad)).abs().max())}
+
+
+def relative_errors(G: torch.Tensor, code: torch.Tensor, apply_D) -> torch.Tensor:
+    """Per-item relative reconstruction error ‖Gₙ − DΓₙ‖² / ‖Gₙ‖² (one value per row of the batch)."""
+    return (G - apply_D(code)).flatten(1).pow(2).sum(1) / G.flatten(1).pow(2).sum(1).clamp_min(1e-30)
+
+
+def random_atoms(n: int, channels: int, k: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """n random atoms (n, channels, k, k) of unit ℓ₂ norm, like the identity block's atoms (matched atom counts)."""
+    W = torch.randn(n, channels, k, k, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return W / W.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
 
 
 def random_layer_outputs(channels: int, growth: int, size: int, dilation: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

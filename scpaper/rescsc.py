@@ -136,17 +136,25 @@ class CSCNet(nn.Module):
     residual=False keeps every step a plain layered-thresholding step (Γ⁰ = 0, eq 2). Both nets have the
     same parameters (dictionaries and thresholds β = softplus(ρ) ≥ 0). Each dictionary is rescaled at every
     call to λ_max(DᵀD) = 1 (computed exactly, not differentiated), so L = 1 and every step is a true ISTA step.
+    identity_shortcut=True (with residual) replaces the shortcut I − DᵀD by I: a ResNet block with the same
+    parameters. rho0 sets the thresholds' start softplus(rho0); init "delta" starts every square dictionary
+    near an orthogonal 1×1 map (centre tap orthogonal, other taps N(0, 0.1²/fan_in)) so deep plain stacks
+    keep their signal, "gaussian" is N(0, 1/fan_in).
     """
 
     def __init__(self, n_blocks: int, width: int, residual: bool, in_channels: int = 3, n_classes: int = 10,
-                 k: int = 3) -> None:
+                 k: int = 3, identity_shortcut: bool = False, rho0: float = -4.0, init: str = "gaussian") -> None:
         super().__init__()
         if n_blocks < 0 or width <= 0:
             raise ValueError(f"n_blocks must be ≥ 0 and width > 0, got {n_blocks}, {width}")
-        self.residual = residual
+        if init not in ("gaussian", "delta"):
+            raise ValueError(f"unknown init {init!r}: choose 'gaussian' or 'delta'")
+        if identity_shortcut and not residual:
+            raise ValueError("identity_shortcut needs residual=True")
+        self.residual, self.identity_shortcut = residual, identity_shortcut
         shapes = [(width, in_channels, k, k)] + [(width, width, k, k)] * (2 * n_blocks)
-        self.dictionaries = nn.ParameterList([nn.Parameter(torch.randn(s) / (s[1] * k * k) ** 0.5) for s in shapes])
-        self.rhos = nn.ParameterList([nn.Parameter(torch.full((width,), -4.0)) for _ in shapes])
+        self.dictionaries = nn.ParameterList([nn.Parameter(_initial(s, init if s[0] == s[1] else "gaussian")) for s in shapes])
+        self.rhos = nn.ParameterList([nn.Parameter(torch.full((width,), float(rho0))) for _ in shapes])
         self.readout = nn.Linear(width * READOUT_GRID ** 2, n_classes)
 
     @property
@@ -162,8 +170,23 @@ class CSCNet(nn.Module):
         g = layered_step(x, Ds[0], betas[0], 1.0)
         for i in range(1, self.depth, 2):
             y = layered_step(g, Ds[i], betas[i], 1.0)
-            g = rescsc_step(y, g, Ds[i + 1], betas[i + 1], 1.0) if self.residual else layered_step(y, Ds[i + 1], betas[i + 1], 1.0)
+            if self.identity_shortcut:
+                g = F.relu(g + analysis(y, Ds[i + 1]) - betas[i + 1].view(1, -1, 1, 1))
+            elif self.residual:
+                g = rescsc_step(y, g, Ds[i + 1], betas[i + 1], 1.0)
+            else:
+                g = layered_step(y, Ds[i + 1], betas[i + 1], 1.0)
         return self.readout(F.adaptive_avg_pool2d(g, READOUT_GRID).flatten(1))
+
+
+def _initial(shape: tuple[int, int, int, int], init: str) -> torch.Tensor:
+    """A dictionary's starting weights: Gaussian N(0, 1/fan_in), or 'delta' (orthogonal centre tap plus small noise)."""
+    m, c, k, _ = shape
+    W = torch.randn(shape) / (c * k * k) ** 0.5
+    if init == "delta":
+        W = 0.1 * W
+        W[:, :, k // 2, k // 2] += torch.linalg.qr(torch.randn(m, c))[0]
+    return W
 
 
 def cifar_prepare(pool: int) -> nn.Module:

@@ -184,6 +184,11 @@ def mnist_split(n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[st
     return {"train": (Xtr[:n_train], ytr[:n_train]), "val": (Xv, yv), "test": (Xt[:n_test, None], yt[:n_test])}
 
 
+def no_decay_on_lambda(name: str) -> dict[str, float]:
+    """train.fit parameter groups: no weight decay on the thresholds λ, defaults elsewhere."""
+    return {"weight_decay": 0.0} if name.endswith("lam") else {}
+
+
 def trained(arch: dict, *, n_train: int, n_val: int, epochs: int, batch_size: int, lr: float, seed: int,
             device: torch.device, lam_decay: bool = True) -> dict:
     """Train SCNet(**arch) on MNIST with cross-entropy (scpaper.train.fit), weight decay on λ unless lam_decay is
@@ -193,7 +198,7 @@ def trained(arch: dict, *, n_train: int, n_val: int, epochs: int, batch_size: in
     model = SCNet(**arch)
     initial = [layer.lam.detach().clone() for layer in model.layers]
     losses = train.fit(model, *data["train"], epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed,
-                       no_decay=() if lam_decay else ("lam",))
+                       groups=None if lam_decay else no_decay_on_lambda)
     return {"arch": arch, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "losses": losses,
             "initial_lam": initial}
 

@@ -25,13 +25,15 @@ def constant(step: int, total: int) -> float:
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
         momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 5e-4, schedule: Schedule = cosine,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        device: torch.device | str = "cpu", seed: int = 0, progress: bool = True, no_decay: tuple[str, ...] = ()) -> list[float]:
+        device: torch.device | str = "cpu", seed: int = 0, progress: bool = True, stop_on_nan: bool = False,
+        groups: Callable[[str], dict[str, float]] | None = None) -> list[float]:
     """Train model with SGD and cross-entropy; return the mean training loss of each epoch.
 
     X and y stay where they are; each batch is moved to device, passed through prepare (e.g. uint8 →
     normalised float) and augment (training only), and the learning rate follows lr·schedule(step, total)
-    per step. Parameters whose names end with one of no_decay get no weight decay. On CUDA the forward pass
-    runs under bf16 autocast.
+    per step. On CUDA the forward pass runs under bf16 autocast. stop_on_nan=True raises a one-line
+    FloatingPointError at the first non-finite loss. groups maps a parameter's name to overrides
+    {"weight_decay": w, "lr_factor": f} (e.g. no weight decay on thresholds); the default is none.
     """
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError(f"epochs, batch_size and lr must be positive, got {epochs}, {batch_size}, {lr}")
@@ -39,10 +41,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         raise ValueError(f"X and y must be non-empty and of equal length, got {len(X)} and {len(y)}")
     device = torch.device(device)
     model.to(device).train()
-    exempt = [p for n, p in model.named_parameters() if n.endswith(no_decay)]
-    params = ([{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)]},
-               {"params": exempt, "weight_decay": 0.0}] if exempt else model.parameters())
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
+    opt = torch.optim.SGD(_param_groups(model, weight_decay, groups), lr=lr, momentum=momentum,
+                          nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(X) / batch_size)
     total = epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed)
@@ -57,19 +57,40 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             xb = prepare(xb) if prepare else xb
             xb = augment(xb) if augment else xb
             for group in opt.param_groups:
-                group["lr"] = lr * schedule(step, total)
+                group["lr"] = lr * group["lr_factor"] * schedule(step, total)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 loss = nn.functional.cross_entropy(model(xb), yb)
+            value = float(loss.detach())
+            if stop_on_nan and not math.isfinite(value):
+                bar.close()
+                raise FloatingPointError(f"training loss is {value} at step {step} of {total} "
+                                         f"({type(model).__name__}, lr {lr * schedule(step, total):.3g}): stopped")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running += float(loss.detach())
+            running += value
             step += 1
             bar.update()
         losses.append(running / steps_per_epoch)
     bar.close()
     model.eval()
     return losses
+
+
+def _param_groups(model: nn.Module, weight_decay: float,
+                  groups: Callable[[str], dict[str, float]] | None) -> list[dict]:
+    """SGD parameter groups: one per distinct override of groups(name), each with its lr_factor (default 1)."""
+    merged: dict[tuple, dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        extra = dict(groups(name)) if groups else {}
+        unknown = set(extra) - {"weight_decay", "lr_factor"}
+        if unknown:
+            raise ValueError(f"parameter group override for {name!r} has unknown keys {sorted(unknown)}")
+        options = {"weight_decay": extra.get("weight_decay", weight_decay), "lr_factor": extra.get("lr_factor", 1.0)}
+        merged.setdefault(tuple(sorted(options.items())), {"params": [], **options})["params"].append(p)
+    return list(merged.values())
 
 
 @torch.no_grad()

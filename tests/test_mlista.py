@@ -1,17 +1,21 @@
-"""Unrolled pursuits: T = 0 is the CNN, shapes, equal parameter counts, and the ISTA step."""
+"""Unrolled pursuits: T = 0 is the CNN, bounded steps, fp32 under autocast, and a dense ML-ISTA/FISTA/LBP reference."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from scpaper import mlista
+from scpaper.fista import iterate
+from scpaper.train import fit
+
+DT = torch.float64
 
 
 def cnn_forward(net: mlista.UnrolledNet, x: torch.Tensor) -> torch.Tensor:
-    """The plain CNN with the same weights: conv–bias–ReLU three times, then the read-out."""
-    g = x
+    """The plain CNN with the same weights: conv (scaled by ηᵢ)–bias–ReLU three times, then the read-out."""
+    eta, g = net.steps(net.code_shapes(x)), x
     for i in range(3):
-        g = F.relu(F.conv2d(g, net.W[i], stride=mlista.STRIDES[i]) + net.b[i])
+        g = F.relu(eta[i] * F.conv2d(g, net.W[i], stride=mlista.STRIDES[i]) + net.b[i])
     return net.readout(g.flatten(1))
 
 
@@ -31,11 +35,77 @@ def test_T0_is_the_cnn_and_parameters_do_not_grow_with_T(mode):
 def test_D_is_adjoint_of_Dt_and_step_is_projected_gradient():
     torch.manual_seed(1)
     net = mlista.UnrolledNet((4, 8, 16), 1).double()
-    x, g = torch.rand(2, 1, 28, 28, dtype=torch.float64), torch.rand(2, 4, 12, 12, dtype=torch.float64)
+    x, g = torch.rand(2, 1, 28, 28, dtype=DT), torch.rand(2, 4, 12, 12, dtype=DT)
     assert torch.isclose((net.Dt(0, x) * g).sum(), (x * net.D(0, g)).sum())
     g_var = g.clone().requires_grad_()
     (0.5 * (x - net.D(0, g_var)).pow(2).sum()).backward()
-    assert torch.allclose(net.step(0, g, x), F.relu(g - g_var.grad + net.b[0]))
+    assert torch.allclose(net.step(0, g, x, 0.3), F.relu(g - 0.3 * g_var.grad + net.b[0]))
+
+
+def dense(net: mlista.UnrolledNet, i: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Dᵢ as a dense matrix (signal × code), column j = Dᵢ e_j, for codes of shape (m, H, W)."""
+    n = shape[0] * shape[1] * shape[2]
+    return net.D(i, torch.eye(n, dtype=DT).view(n, *shape)).reshape(n, -1).T
+
+
+@pytest.mark.parametrize("mode", mlista.MODES)
+@pytest.mark.parametrize("T", [2, 3])
+def test_unrolled_nets_match_a_dense_reference(mode, T):
+    torch.manual_seed(2)
+    net = mlista.UnrolledNet((3, 4, 6), T, mode, init_gain=1.5).double().eval()
+    x = torch.rand(2, 1, 28, 28, dtype=DT)
+    shapes = net.code_shapes(x)
+    with torch.no_grad():
+        Ds = [dense(net, i, s) for i, s in enumerate(shapes)]
+        L = [float(torch.linalg.eigvalsh(D.T @ D).max()) for D in Ds]
+        net.c.copy_(torch.tensor([0.8 / L[0], 3 / L[1], 1.0 / L[2]], dtype=DT))  # layer 2's c is cut down to 1/L₂
+        for b in net.b:
+            b.uniform_(-0.2, 0.05)
+    eta = net.steps(shapes).tolist()  # the dense reference uses the net's steps; they match 1/Lᵢ above
+    assert eta[1] == pytest.approx(1 / L[1], rel=1e-4) and eta[0] == pytest.approx(0.8 / L[0])
+    bias = [b.detach().expand(1, *s).reshape(-1) for b, s in zip(net.b, shapes)]
+
+    def prox_step(i, g, signal):
+        return torch.relu(g - eta[i] * (g @ Ds[i].T - signal) @ Ds[i] + bias[i])
+
+    xs, zero = x.reshape(2, -1), [torch.zeros(2, Ds[i].shape[1], dtype=DT) for i in range(3)]
+    if mode == "lbp":  # T + 1 ISTA steps from zero on each layer's own problem, layer after layer
+        g = xs
+        for i in range(3):
+            g = iterate(lambda z, i=i, s=g: prox_step(i, z, s), zero[i], T + 1, momentum=False)
+    else:  # one ML-ISTA sweep from Γ₃ = 0 is the forward pass; T + 1 sweeps, with momentum on Γ₃ for ML-FISTA
+
+        def sweep(g3):
+            g1 = prox_step(0, g3 @ Ds[2].T @ Ds[1].T, xs)  # Γ₂ = D₃Γ₃, Γ₁ = D₂Γ₂, then a step on every layer
+            g2 = prox_step(1, g3 @ Ds[2].T, g1)
+            return prox_step(2, g3, g2)
+
+        g = iterate(sweep, zero[2], T + 1, momentum=mode == "fista")
+    with torch.no_grad():
+        assert (net.codes(x)[2].reshape(2, -1) - g).abs().max() < 1e-10
+        assert (g > 0).any()
+
+
+def test_steps_stay_convergent_and_nets_stay_fp32_under_autocast():
+    torch.manual_seed(3)
+    net = mlista.UnrolledNet((32, 64, 128), 2, "fista", init_gain=1.0).eval()
+    x = torch.rand(4, 1, 28, 28)
+    eta = net.steps(net.code_shapes(x))
+    assert (eta * net.lipschitz <= 1 + 1e-6).all() and net.lipschitz[0] > 1  # c₁ = 1 would not be convergent here
+    reference = net(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        codes = net.codes(x)
+    assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in codes)
+    assert torch.allclose(out, reference, atol=1e-6)
+
+
+def test_a_nan_loss_stops_training_with_one_line():
+    net = mlista.UnrolledNet((4, 8, 16), 1)
+    X, y = torch.rand(8, 1, 28, 28), torch.arange(8) % 10
+    X[3, 0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at step 0 of 2 \(UnrolledNet"):
+        fit(net, X, y, epochs=1, batch_size=4, lr=0.01, seed=0, progress=False, stop_on_nan=True, schedule=lambda s, t: 1.0)
 
 
 def test_bad_mode_fails():

@@ -56,3 +56,36 @@ def test_bad_shapes_fail():
         msdcsc.msd_analysis(torch.randn(1, 3, 8, 8), torch.randn(2, 4, 3, 3), 1)
     with pytest.raises(ValueError, match="n_iter"):
         msdcsc.msdcsc_ista(torch.rand(1, 3, 8, 8), torch.randn(2, 3, 3, 3), torch.ones(2), 1, -1)
+
+
+def test_msdnet_variant_matched_atoms_and_new_map_share():
+    torch.manual_seed(0)
+    net = msdcsc.MSDCSCNet(2, 2, 2, 0, carried_threshold=False)
+    x = torch.rand(2, 3, 8, 8)
+    layers = [msdcsc.msdlayer_from_msdcsc(W.detach(), torch.nn.functional.softplus(r).detach(), msdcsc.dilation_of(i, 2))
+              for i, (W, r) in enumerate(zip(net.atoms, net.rho_new))]
+    with torch.no_grad():
+        assert torch.allclose(net.codes(x)[-1], layers[1](layers[0](x)), atol=1e-6)  # β_I = 0, T = 0: MSDNet
+        last = net.codes(x)[-1]
+    assert net.new_map_share(x) == pytest.approx(float(last[:, 3:].pow(2).sum() / last.pow(2).sum()))
+    assert not net.rho_carried.requires_grad
+    E = msdcsc.random_atoms(5, 3, 3, seed=1)
+    assert E.shape == (5, 3, 3, 3) and torch.allclose(E.flatten(1).norm(dim=1), torch.ones(5, dtype=DT))
+    G = torch.rand(2, 3, 6, 6, dtype=DT)
+    assert torch.allclose(msdcsc.relative_errors(G, torch.zeros(2, 1), lambda c: torch.zeros_like(G)), torch.ones(2, dtype=DT))
+
+
+def test_fit_groups_set_weight_decay_and_learning_rate_per_parameter():
+    from scpaper.train import fit
+    torch.manual_seed(0)
+    net = msdcsc.MSDCSCNet(2, 2, 2, 1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    X, y = torch.randint(0, 256, (8, 3, 8, 8), dtype=torch.uint8), torch.arange(8) % 10
+    fit(net, X, y, epochs=1, batch_size=4, lr=0.1, prepare=msdcsc.UnitImages(1), progress=False,
+        groups=lambda name: {"lr_factor": 0.0, "weight_decay": 0.0} if "rho" in name else {})
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if "rho" in k)
+    assert not torch.equal(before["atoms.0"], after["atoms.0"])
+    with pytest.raises(ValueError, match="unknown keys"):
+        fit(net, X, y, epochs=1, batch_size=4, lr=0.1, prepare=msdcsc.UnitImages(1), progress=False,
+            groups=lambda name: {"momentum": 0.5})

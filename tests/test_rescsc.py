@@ -61,3 +61,23 @@ def test_plain_and_residual_nets_share_parameters_and_bad_input_fails():
         rescsc.analysis(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 2, 2))
     with pytest.raises(ValueError, match="non-negative"):
         rescsc.layered_step(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), -1.0, 1.0)
+
+
+def test_resnet_shortcut_and_delta_init():
+    torch.manual_seed(0)
+    net = rescsc.CSCNet(1, 4, residual=True, identity_shortcut=True, init="delta", rho0=-8.0)
+    x = torch.randn(2, 3, 16, 16)
+    size = tuple(x.shape[-2:])
+    Ds = [W / rescsc.lipschitz(W.detach(), size).sqrt() for W in net.dictionaries]
+    b = [torch.nn.functional.softplus(r) for r in net.rhos]
+    g = rescsc.layered_step(x, Ds[0], b[0], 1.0)
+    y = rescsc.layered_step(g, Ds[1], b[1], 1.0)
+    g = torch.relu(g + rescsc.analysis(y, Ds[2]) - b[2].view(1, -1, 1, 1))  # ResNet: identity shortcut
+    expected = net.readout(torch.nn.functional.adaptive_avg_pool2d(g, rescsc.READOUT_GRID).flatten(1))
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    centre = net.dictionaries[1][:, :, 1, 1].detach()  # near an orthogonal 1×1 map
+    assert torch.allclose(centre @ centre.T, torch.eye(4), atol=0.1)
+    with pytest.raises(ValueError, match="identity_shortcut needs residual"):
+        rescsc.CSCNet(1, 4, residual=False, identity_shortcut=True)
+    with pytest.raises(ValueError, match="unknown init"):
+        rescsc.CSCNet(1, 4, residual=True, init="orthogonal")

@@ -109,7 +109,7 @@ def test_positive_init_and_no_decay_on_lambda():
         model.classifier.weight.zero_(), model.classifier.bias.zero_()
     before = [l.lam.detach().clone() for l in model.layers]
     from scpaper import train
-    train.fit(model, X, y, epochs=1, batch_size=8, lr=0.1, weight_decay=0.5, no_decay=("lam",), progress=False)
+    train.fit(model, X, y, epochs=1, batch_size=8, lr=0.1, weight_decay=0.5, groups=scnet.no_decay_on_lambda, progress=False)
     assert all(torch.equal(b, l.lam.detach()) for b, l in zip(before, model.layers))  # zero gradient, no decay
 
 
