@@ -18,14 +18,18 @@ SEVERITIES: dict[str, tuple[float, ...]] = {
     "impulse": (0.01, 0.02, 0.03, 0.05, 0.07),  # salt-and-pepper amount (skimage random_noise 's&p')
 }
 CORRUPTIONS = tuple(SEVERITIES)
+SPLITS = ("test", "val", "train")  # each split draws its own noise
 
 
-def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0) -> torch.Tensor:
+def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0, split: str = "test") -> torch.Tensor:
     """CIFAR-10-C noise of a kind at severity 1–5 (0 = clean) on uint8 images (N, 3, H, W); uint8 out.
 
     Formulas as in Hendrycks & Dietterich's make_cifar_c.py on x/255, clipped to [0, 1], then stored as
-    uint8 by truncation like the published data set. The noise depends only on (seed, kind, severity).
+    uint8 by truncation like the published data set. The noise depends only on (seed, split, kind,
+    severity): validation and test images never share a noise draw.
     """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
     if kind not in SEVERITIES:
         raise ValueError(f"unknown corruption {kind!r}: choose one of {', '.join(CORRUPTIONS)}")
     if severity not in range(6):
@@ -36,7 +40,7 @@ def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0) -> to
         return images.clone()
     x = images.numpy().astype(np.float64) / 255
     c = SEVERITIES[kind][severity - 1]
-    rng = np.random.default_rng([seed, CORRUPTIONS.index(kind), severity])
+    rng = np.random.default_rng([seed, SPLITS.index(split), CORRUPTIONS.index(kind), severity])
     if kind == "gaussian":
         x = x + rng.normal(size=x.shape, scale=c)
     elif kind == "shot":
@@ -49,18 +53,33 @@ def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0) -> to
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
-             residual: bool = False) -> tuple[float, float]:
-    """Accuracy of model on uint8 or [0, 1] images X, and the mean CSC residual ‖x̃ − Dc‖₂ (NaN unless asked)."""
+def scores(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+           residual: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-image correctness (bool) of model on uint8 or [0, 1] images X, and per-image CSC residuals ‖x̃ − Dc‖₂ if asked."""
     device = next(model.parameters()).device
-    correct, res = 0, 0.0
+    correct, res = [], []
     for i in range(0, len(X), batch_size):
         xb = sdnet.to_unit(X[i:i + batch_size].to(device))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            correct += int((model(xb).argmax(1).cpu() == y[i:i + batch_size]).sum())
+            correct.append((model(xb).argmax(1).cpu() == y[i:i + batch_size].cpu()).numpy())
         if residual:
-            res += float(model.stem_residual(xb).float().sum())
-    return correct / len(X), (res / len(X) if residual else float("nan"))
+            res.append(model.stem_residual(xb).float().cpu().numpy())
+    return np.concatenate(correct), (np.concatenate(res).astype(np.float64) if residual else None)
+
+
+@torch.no_grad()
+def stem_residuals(model: nn.Module, X: torch.Tensor, *, batch_size: int = 500) -> np.ndarray:
+    """Per-image CSC residual ‖x̃ − Dc‖₂ of an SDNet's stem on uint8 or [0, 1] images X (the stem alone, fp32)."""
+    device = next(model.parameters()).device
+    return np.concatenate([model.stem_residual(sdnet.to_unit(X[i:i + batch_size].to(device))).float().cpu().numpy()
+                           for i in range(0, len(X), batch_size)]).astype(np.float64)
+
+
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+             residual: bool = False) -> tuple[float, float]:
+    """Accuracy of model on uint8 or [0, 1] images X, and the mean CSC residual ‖x̃ − Dc‖₂ (NaN unless asked)."""
+    correct, res = scores(model, X, y, batch_size=batch_size, residual=residual)
+    return float(correct.mean()), (float(res.mean()) if residual else float("nan"))
 
 
 def fit_lambda_of_residual(residual: np.ndarray, best_lam: np.ndarray) -> tuple[float, float]:
@@ -77,7 +96,8 @@ def algorithm1(val: dict, test: dict, lam0: float) -> dict[str, np.ndarray]:
 
     For every kind and severity returns the test accuracy at the fixed trained λ0, at Algorithm 1's
     λ(r_test) (clipped to the swept range, rounded to the nearest swept value), and at the oracle best λ
-    on the test set, with the λ each one used and the fitted coefficients (a, b).
+    on the test set, with the λ each one used, its index in the grid ('j_fixed', 'j_algorithm1', 'j_oracle')
+    and the fitted coefficients (a, b).
     """
     lams = np.asarray(test["lams"])
     if tuple(val["lams"]) != tuple(test["lams"]):
@@ -90,16 +110,18 @@ def algorithm1(val: dict, test: dict, lam0: float) -> dict[str, np.ndarray]:
     pick = lambda j: np.take_along_axis(test["acc"], j[..., None], 2)[..., 0]  # noqa: E731
     j_oracle = test["acc"].argmax(2)
     return {"fixed": test["acc"][:, :, j0], "algorithm1": pick(j_alg), "oracle": pick(j_oracle),
-            "lam_algorithm1": lams[j_alg], "lam_oracle": lams[j_oracle], "lam_val": best_val, "coef": coef}
+            "lam_algorithm1": lams[j_alg], "lam_oracle": lams[j_oracle], "lam_val": best_val, "coef": coef,
+            "j_fixed": np.full_like(j_alg, j0), "j_algorithm1": j_alg, "j_oracle": j_oracle}
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int,
-        step_size: float | None = None, restarts: int = 1, seed: int = 0) -> torch.Tensor:
+        step_size: float | None = None, restarts: int = 1, seed: int = 0, random_start: bool = True) -> torch.Tensor:
     """Projected gradient ascent on cross-entropy within an L∞ or L2 ball of radius eps around x ∈ [0, 1].
 
     Random start in the ball, `steps` signed (L∞) or normalised (L2) gradient steps of step_size (default
     2.5·eps/steps, Madry et al.), projection onto the ball and onto [0, 1]. Over restarts, each image keeps
-    the first perturbation that fools the model, else the one of highest loss.
+    the first perturbation that fools the model, else the one of highest loss. random_start=False starts
+    at x itself (every restart then repeats the same deterministic ascent).
     """
     if norm not in ("linf", "l2"):
         raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
@@ -126,7 +148,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: f
 
     best, best_loss, fooled = x.clone(), torch.full((len(x),), -float("inf"), device=device), torch.zeros(len(x), dtype=torch.bool, device=device)
     for _ in range(restarts):
-        if norm == "linf":
+        if not random_start:
+            delta = torch.zeros_like(x)
+        elif norm == "linf":
             delta = (torch.rand(x.shape, generator=gen, device=device) * 2 - 1) * eps
         else:
             d = torch.randn(x.shape, generator=gen, device=device)

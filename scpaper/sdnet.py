@@ -43,7 +43,8 @@ class CSCLayer(nn.Module):
         self.padding, self.n_iter, self.fista, self.power_steps = padding, n_iter, fista, power_steps
         self.lam = lam
         self.register_buffer("_v", torch.empty(0), persistent=False)
-        self.lipschitz = float("nan")  # a Python float: reading it never waits for the GPU
+        self.register_buffer("_L", torch.full((), float("nan")), persistent=False)  # ‖DᵀD‖ on the device: no host sync per step
+        self._estimated = False  # a Python flag, so forward never reads the GPU to decide
 
     @property
     def lam(self) -> float:
@@ -55,6 +56,11 @@ class CSCLayer(nn.Module):
         if not value >= 0:
             raise ValueError(f"λ must be non-negative, got {value}")
         self._lam = float(value)
+
+    @property
+    def lipschitz(self) -> float:
+        """The last estimate of L ≈ ‖DᵀD‖ as a Python float (reading it waits for the device)."""
+        return float(self._L)
 
     def atoms(self) -> torch.Tensor:
         """The dictionary's unit-norm atoms, shape (C, M, k, k)."""
@@ -69,19 +75,25 @@ class CSCLayer(nn.Module):
         return F.conv_transpose2d(c, self.atoms() if W is None else W, padding=self.padding)
 
     @torch.no_grad()
+    def _power_steps(self, shape: tuple[int, int], steps: int) -> torch.Tensor:
+        """Warm-started power iteration on DᵀD in fp32 (autocast off); L as a 0-d tensor on the weight's device."""
+        with torch.autocast(self.weight.device.type, enabled=False):
+            W = self.atoms().float()
+            size = (1, W.shape[0], *shape)
+            if self._v.shape != size:
+                self._v = torch.randn(size, device=W.device, generator=torch.Generator(W.device).manual_seed(0))
+            v = self._v.to(W.device, torch.float32)
+            for _ in range(steps):
+                v = self.adjoint(self.synthesize(v, W), W)
+                v = v / v.norm()
+            self._v = v
+            self._L = self.adjoint(self.synthesize(v, W), W).flatten().dot(v.flatten()).to(self._L.dtype)
+        self._estimated = True
+        return self._L
+
     def power_iteration(self, shape: tuple[int, int], steps: int | None = None) -> float:
         """Update and return L ≈ ‖DᵀD‖ on code maps of spatial size shape (warm-started between calls)."""
-        W = self.atoms().float()
-        size = (1, W.shape[0], *shape)
-        if self._v.shape != size:
-            self._v = torch.randn(size, device=W.device, generator=torch.Generator(W.device).manual_seed(0))
-        v = self._v.to(W.device, torch.float32)
-        for _ in range(steps or self.power_steps):
-            v = self.adjoint(self.synthesize(v, W), W)
-            v = v / v.norm()
-        self._v = v
-        self.lipschitz = float(self.adjoint(self.synthesize(v, W), W).flatten().dot(v.flatten()))
-        return self.lipschitz
+        return float(self._power_steps(shape, steps or self.power_steps))
 
     def _code_shape(self, x: torch.Tensor) -> tuple[int, int]:
         """Spatial size of the code maps for input x."""
@@ -89,18 +101,25 @@ class CSCLayer(nn.Module):
         return x.shape[-2] + 2 * self.padding - k + 1, x.shape[-1] + 2 * self.padding - k + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes (B, C, H', W') after n_iter non-negative ISTA/FISTA steps from zero."""
+        """Codes (B, C, H', W') after n_iter non-negative ISTA/FISTA steps from zero, in fp32 even under autocast.
+
+        Under bf16 autocast the thresholds ηλ and the differences Dᵀx − DᵀDc would lose most of their
+        digits, so the layer turns autocast off and computes in (at least) fp32; the step η stays a
+        device tensor, so a training step never waits for the host.
+        """
         if x.dim() != 4 or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"expected input (B, {self.weight.shape[1]}, H, W), got {tuple(x.shape)}")
         shape = self._code_shape(x)
-        if self.training or self._v.shape[-2:] != shape or math.isnan(self.lipschitz):
-            self.power_iteration(shape, steps=None if self._v.shape[-2:] == shape else 50)
-        W = self.atoms()
-        eta = 0.9 / self.lipschitz
-        Dtx = self.adjoint(x, W)
-        c = F.relu(eta * (Dtx - self._lam))  # the first step from zero, without the zero products
-        return iterate(lambda z: F.relu(z + eta * (Dtx - self.adjoint(self.synthesize(z, W), W) - self._lam)),
-                       c, self.n_iter - 1, momentum=self.fista)
+        if self.training or self._v.shape[-2:] != shape or not self._estimated:
+            self._power_steps(shape, self.power_steps if self._v.shape[-2:] == shape else 50)
+        with torch.autocast(x.device.type, enabled=False):
+            dtype = torch.promote_types(self.weight.dtype, torch.float32)
+            x, W = x.to(dtype), self.atoms().to(dtype)
+            eta = 0.9 / self._L.to(dtype)
+            Dtx = self.adjoint(x, W)
+            c = F.relu(eta * (Dtx - self._lam))  # the first step from zero, without the zero products
+            return iterate(lambda z: F.relu(z + eta * (Dtx - self.adjoint(self.synthesize(z, W), W) - self._lam)),
+                           c, self.n_iter - 1, momentum=self.fista)
 
     def residual(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Per-image reconstruction error ‖x − Dc‖₂ (Algorithm 1's r)."""
@@ -271,7 +290,8 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
     """Train and inference images/s, parameters and memory of each model, measured in interleaved rounds.
 
     Random CIFAR-shaped inputs; SGD steps under bf16 autocast and channels_last on CUDA. Each round times
-    `steps` steps of every model in turn (after a warm-up step); the median round is reported. Memory is
+    `steps` steps of every model in turn (after a warm-up step); the median round is reported ('<mode>_img_s')
+    beside every round ('<mode>_rounds', paired across models by round). Memory is
     the CUDA peak allocation on a GPU and, on every device, the activation bytes saved for backward.
     """
     device = torch.device(device)
@@ -324,6 +344,7 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
     for name in models:
         for mode in ("train", "infer"):
             result[name][f"{mode}_img_s"] = sorted(times[name][mode])[len(times[name][mode]) // 2]
+            result[name][f"{mode}_rounds"] = list(times[name][mode])
     return result
 
 
@@ -339,13 +360,30 @@ def unrolled_codes(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]
     return out
 
 
+def rescaled_cosine(codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image cosine similarity of codes (N, C, H, W) to target after the least-squares scale of each channel."""
+    num = (codes * target).sum(dim=(0, 2, 3), keepdim=True)
+    den = codes.pow(2).sum(dim=(0, 2, 3), keepdim=True)
+    scaled = codes * torch.where(den > 0, num / den.clamp_min(1e-30), torch.zeros_like(den))
+    a, b = scaled.flatten(1), target.flatten(1)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-30)
+
+
+def support_overlap(codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-row |S ∩ S*| / max(|S|, |S*|) of the non-zero supports of codes and target (rows: images)."""
+    s, t = codes.flatten(1) != 0, target.flatten(1) != 0
+    return (s & t).sum(1) / torch.maximum(s.sum(1), t.sum(1)).clamp_min(1)
+
+
 def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> dict:
     """Distance of the layer's unrolled codes on small images x to the certified convolutional LASSO solution.
 
     The layer's synthesis operator is unfolded into an explicit matrix D and the non-negative LASSO
     min_c λ‖c‖₁ + ½‖x − Dc‖² is solved exactly (active set, Luther & Seung's certificate) with
     scpaper.lasso. Returns relative code errors ‖c_n − c*‖/‖c*‖ and objective gaps (F(c_n) − F*)/F*
-    for ISTA (SDNet's path) and FISTA, with the certified fraction and the sparsity of c*.
+    for ISTA (SDNet's path) and FISTA, with the certified fraction and the sparsity of c*; and, since the
+    BatchNorm after the stem undoes any per-channel scale, the cosine similarity to c* after the best
+    per-channel rescale of c_n and the support overlap |S ∩ S*| / max(|S|, |S*|) (both per image, averaged).
     """
     from scpaper import lasso
 
@@ -363,17 +401,28 @@ def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> 
            "nonzero_fraction": float((star > 0).double().mean())}
     for name, fista in (("ista", False), ("fista", True)):
         codes = unrolled_codes(probe, x.double(), iterations, fista)
-        err, gap = [], []
+        err, gap, cosine, overlap = [], [], [], []
         for n in iterations:
             c = codes[n].flatten(1)
             err.append(float(((c - star).norm(dim=1) / star.norm(dim=1).clamp_min(1e-12)).mean()))
             gap.append(float(((objective(c) - f_star) / f_star.abs().clamp_min(1e-12)).mean()))
+            cosine.append(float(rescaled_cosine(codes[n], star.view_as(codes[n])).mean()))
+            overlap.append(float(support_overlap(c, star).mean()))
         out[f"{name}_error"], out[f"{name}_gap"] = err, gap
+        out[f"{name}_cosine"], out[f"{name}_overlap"] = cosine, overlap
     return out
 
 
-def benchmark(width: int, *, batch_size: int, steps: int, device: torch.device | str = "cpu", seed: int = 0) -> dict:
+def benchmark(width: int, *, batch_size: int, steps: int, device: torch.device | str = "cpu", seed: int = 0,
+              rounds: int = 3) -> dict:
     """throughput() of freshly built ResNet-18 and SDNet-18 of this width."""
     torch.manual_seed(seed)
     return throughput({arch: build(arch, width) for arch in ARCHS}, batch_size=batch_size, steps=steps,
-                      device=device, seed=seed)
+                      device=device, seed=seed, rounds=rounds)
+
+
+def activation_megabytes(width: int, batch_size: int = 8, seed: int = 0) -> dict[str, float]:
+    """MB of activations autograd saves per image for a training step of fresh ResNet-18 and SDNet-18 (CPU, deterministic)."""
+    torch.manual_seed(seed)
+    x = torch.rand(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+    return {arch: saved_bytes(build(arch, width), x) / 2**20 / batch_size for arch in ARCHS}

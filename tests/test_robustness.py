@@ -78,3 +78,29 @@ def test_pgd_raises_loss_and_stays_in_the_ball(norm, eps):
     assert torch.equal(robustness.pgd(model, x, y, norm=norm, eps=0.0, steps=3), x)
     with pytest.raises(ValueError, match="norm"):
         robustness.pgd(model, x, y, norm="l1", eps=eps, steps=1)
+
+
+@pytest.mark.parametrize("kind", robustness.CORRUPTIONS)
+def test_noise_differs_between_validation_and_test_for_the_same_kind_and_severity(images, kind):
+    val = robustness.corrupt(images, kind, 3, seed=0, split="val")
+    test = robustness.corrupt(images, kind, 3, seed=0, split="test")
+    assert not torch.equal(val, test)
+    assert torch.equal(val, robustness.corrupt(images, kind, 3, seed=0, split="val"))
+    with pytest.raises(ValueError, match="split"):
+        robustness.corrupt(images, kind, 3, split="holdout")
+
+
+@pytest.mark.parametrize("norm, eps, attack", [("linf", 8 / 255, "LinfPGD"), ("l2", 0.5, "L2PGD")])
+def test_pgd_agrees_with_foolbox_step_for_step(norm, eps, attack):
+    fb = pytest.importorskip("foolbox")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.Tanh(), nn.Linear(32, 10)).double().eval()
+    x, y = torch.rand(64, 3, 8, 8, dtype=torch.double), torch.randint(0, 10, (64,))
+    steps = 10
+    ours = robustness.pgd(model, x, y, norm=norm, eps=eps, steps=steps, random_start=False)
+    theirs = getattr(fb.attacks, attack)(abs_stepsize=2.5 * eps / steps, steps=steps, random_start=False)
+    _, adv, _ = theirs(fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=eps)
+    same = (ours - adv).flatten(1).abs().max(1).values < 1e-6
+    assert same.float().mean() >= 0.95  # a gradient component at exactly zero may take another sign
+    assert (model(ours).argmax(1) == y).sum() == (model(adv).argmax(1) == y).sum()
+    assert (model(ours).argmax(1) == y).float().mean() < (model(x).argmax(1) == y).float().mean()

@@ -116,3 +116,39 @@ def test_validation_split_is_a_disjoint_cover():
     assert len(Xv) == 10 and sorted(torch.cat([yt, yv]).tolist()) == list(range(50))
     with pytest.raises(ValueError, match="n_val"):
         train.validation_split(X, y, 50)
+
+
+def test_csc_layer_stays_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    net = sdnet.build("sdnet", 4).eval()  # eval: L is estimated once, so both calls use the same step
+    x = torch.rand(2, 3, 16, 16)
+    reference = net.csc(net.normalize(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        codes = net.csc(net.normalize(x))
+        assert torch.nn.functional.conv2d(x, net.csc.weight).dtype == torch.bfloat16  # autocast is active around it
+    assert codes.dtype == torch.float32 and net.csc._L.dtype == torch.float32
+    assert torch.allclose(codes, reference, atol=1e-6)
+
+
+def test_training_forward_never_reads_a_tensor_back_to_the_host(monkeypatch):
+    torch.manual_seed(0)
+    net = sdnet.build("sdnet", 4).train()
+    x = torch.rand(2, 3, 16, 16)
+    net(x)  # first call sizes the power-iteration vector
+
+    def sync(*_: object) -> None:
+        raise AssertionError("host sync in the CSC layer's forward")
+
+    for name in ("__float__", "item", "tolist", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    net(x).sum().backward()
+
+
+def test_rescaled_cosine_ignores_per_channel_scale_and_support_overlap_counts_shared_nonzeros():
+    torch.manual_seed(0)
+    c = torch.relu(torch.randn(3, 4, 5, 5))
+    scale = torch.tensor([0.5, 2.0, 3.0, 0.1]).view(1, 4, 1, 1)
+    assert torch.allclose(sdnet.rescaled_cosine(c * scale, c), torch.ones(3, dtype=c.dtype))
+    assert sdnet.rescaled_cosine(c, torch.relu(torch.randn(3, 4, 5, 5))).max() < 0.9
+    a, b = torch.tensor([[1.0, 0.0, 2.0, 0.0]]), torch.tensor([[3.0, 1.0, 0.0, 0.0]])
+    assert float(sdnet.support_overlap(a, b)) == pytest.approx(0.5)
