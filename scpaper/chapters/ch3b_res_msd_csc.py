@@ -27,6 +27,7 @@ MSD_VARIANTS = {"msdnet": "MSDNet (β_I = 0, T = 0)", "msdcsc": "MSD-CSC", "deca
 GAIN_MARGIN = 0.0   # "A beats B" claims state only the sign of the gain, so the margin is 0
 SAME_MARGIN = 2.0   # "Res-CSC ≈ ResNet": equivalent if the accuracy gap lies within ±2 points
 TRAINS = 0.9        # a net "trains" when its last-epoch training loss is below 0.9·ln 10 (chance is ln 10)
+CNN_BASELINE = 0.90  # the slides compare unrolled nets with a CNN at 98.7 %; below 90 % a gain measures learning speed
 
 
 def seeds_of(cfg: Preset, seed: int) -> list[int]:
@@ -322,6 +323,34 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
     unrolled = [r for r in rows if r["T"] > 0]
     msd_lower = [a <= b * (1 + 1e-9) for a, b in zip(lasso["msd_objective"], lasso["ml_objective"])]
     ml_err, msd_err = np.concatenate(lasso["matched_error"]), np.concatenate(lasso["msd_error"])
+    res_loss = max(r["losses"][-1] for r in depth if r["kind"] == "res" and r["depth"] == shortcut)
+    res_trains = res_loss < TRAINS * math.log(10)
+    cnn_acc = float(pooled(rows, mode="cnn", T=0, width_scale=1.0).mean())
+    if res_trains:
+        same_as_resnet = _accuracy_gain(
+            "res_resnet", f"Res-CSC performs like a ResNet block of the same parameters (depth {shortcut})",
+            "Res-CSC indeed shows equivalent performance", depth, {"kind": "res", "depth": shortcut},
+            {"kind": "resnet", "depth": shortcut}, ("Res-CSC", "ResNet"), side="within", margin=SAME_MARGIN)
+    else:
+        same_as_resnet = claims.not_testable(
+            "res_resnet", f"Res-CSC performs like a ResNet block of the same parameters (depth {shortcut})",
+            "Res-CSC indeed shows equivalent performance",
+            f"Res-CSC does not train at depth {shortcut} (training loss {res_loss:.2f} ≥ {TRAINS:g}·ln 10)",
+            measured=f"Res-CSC training loss {res_loss:.2f}")
+    if cnn_acc >= CNN_BASELINE:
+        unrolled_gains = [_accuracy_gain(
+            f"mlista_{mode}", f"{LABELS[mode]} (T = {T_max}) beats the CNN at equal parameters",
+            f"CNN {SLIDES_MNIST['cnn']}, {LABELS[mode]} {SLIDES_MNIST[mode]}", rows,
+            {"mode": mode, "T": T_max, "width_scale": 1.0}, {"mode": "cnn", "T": 0, "width_scale": 1.0},
+            (LABELS[mode], "CNN")) for mode in mlista.MODES]
+    else:
+        unrolled_gains = [claims.not_testable(
+            f"mlista_{mode}", f"{LABELS[mode]} (T = {T_max}) beats the CNN at equal parameters",
+            f"CNN {SLIDES_MNIST['cnn']}, {LABELS[mode]} {SLIDES_MNIST[mode]}",
+            f"the CNN baseline reaches {100 * cnn_acc:.1f}% < {100 * CNN_BASELINE:.0f}% at this scale: a gain over it "
+            "measures learning speed, not the slides' gap between trained nets",
+            measured=f"{LABELS[mode]} {100 * float(pooled(rows, mode=mode, T=T_max, width_scale=1.0).mean()):.1f}% vs "
+                     f"CNN {100 * cnn_acc:.1f}%") for mode in mlista.MODES]
     if trains:
         degradation = _accuracy_gain("res_depth", f"Res-CSC beats the plain ML-CSC net at depth {deepest} (degradation alleviated)",
                                      "Res-CSC keeps accuracy with depth", depth, {"kind": "res", "depth": deepest},
@@ -341,9 +370,10 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
                        f"last-epoch training loss < {TRAINS:g}·ln 10 = {TRAINS * math.log(10):.2f} for every seed",
                        f"worst seed {plain_loss:.2f}", trains),
         degradation,
-        _accuracy_gain("res_resnet", f"Res-CSC performs like a ResNet block of the same parameters (depth {shortcut})",
-                       "Res-CSC indeed shows equivalent performance", depth, {"kind": "res", "depth": shortcut},
-                       {"kind": "resnet", "depth": shortcut}, ("Res-CSC", "ResNet"), side="within", margin=SAME_MARGIN),
+        claims.control("res_trains", f"Res-CSC trains at depth {shortcut}",
+                       f"last-epoch training loss < {TRAINS:g}·ln 10 = {TRAINS * math.log(10):.2f} for every seed",
+                       f"worst seed {res_loss:.2f}", res_trains),
+        same_as_resnet,
         claims.control("msd_lasso_feasible", "With [I Fᵀ] each layer's LASSO minimum is ≤ with Fᵀ alone (an Fᵀ code is feasible)",
                        "MSD-CSC objective ≤ ML-CSC (Fᵀ) in every layer",
                        f"lower in {sum(msd_lower)}/{len(msd_lower)} layers", all(msd_lower)),
@@ -358,10 +388,10 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
         _accuracy_gain("msd_vs_msdnet", f"MSD-CSC (T = {T_top}) beats MSDNet", "MSD-CSC shows better performance than MSDNet",
                        msd, {"variant": "msdcsc", "n_iter": T_top}, {"variant": "msdnet", "n_iter": 0},
                        ("MSD-CSC", "MSDNet")),
-        *[_accuracy_gain(f"mlista_{mode}", f"{LABELS[mode]} (T = {T_max}) beats the CNN at equal parameters",
-                         f"CNN {SLIDES_MNIST['cnn']}, {LABELS[mode]} {SLIDES_MNIST[mode]}", rows,
-                         {"mode": mode, "T": T_max, "width_scale": 1.0}, {"mode": "cnn", "T": 0, "width_scale": 1.0},
-                         (LABELS[mode], "CNN")) for mode in mlista.MODES],
+        claims.control("mlista_cnn_trains", "The CNN baseline (T = 0) is trained far enough to compare with",
+                       f"test accuracy ≥ {100 * CNN_BASELINE:.0f}% (slides: {SLIDES_MNIST['cnn']}%)",
+                       f"{100 * cnn_acc:.1f}%", cnn_acc >= CNN_BASELINE),
+        *unrolled_gains,
         claims.control("mlista_stable", "Every trained unrolled step is a convergent ISTA step and every loss finite",
                        "max ηᵢ·λ_max(DᵢᵀDᵢ) < 2; training stops on a non-finite loss",
                        f"max ηᵢ·λ_max = {max(r['step_ratio'] for r in unrolled):.3f} over {len(unrolled)} nets",
