@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from tqdm.auto import tqdm
@@ -26,10 +27,10 @@ def conv_dictionary(filters: torch.Tensor, n_positions: int) -> torch.Tensor:
     m, c, n = filters.shape
     if n > n_positions:
         raise ValueError(f"filter length {n} exceeds the {n_positions} positions of the signal")
-    eye = torch.eye(n_positions, dtype=filters.dtype, device=filters.device)
     D = filters.new_zeros(n_positions, c, n_positions, m)
+    p = torch.arange(n_positions, device=filters.device)
     for k in range(n):
-        D += torch.roll(eye, k, 0)[:, None, :, None] * filters[:, :, k].T[None, :, None, :]
+        D[(p + k) % n_positions, :, p, :] += filters[:, :, k].T
     return D.reshape(n_positions * c, n_positions * m)
 
 
@@ -85,9 +86,27 @@ class Model:
         """Number of layers L."""
         return len(self.dictionaries)
 
+    @cached_property
+    def _coherences(self) -> tuple[float, ...]:
+        """μ(Dᵢ), computed once per model."""
+        return tuple(coherence.mutual_coherence(D) for D in self.dictionaries)
+
     def coherences(self) -> list[float]:
         """μ(Dᵢ) of every layer's global dictionary."""
-        return [coherence.mutual_coherence(D) for D in self.dictionaries]
+        return list(self._coherences)
+
+    @cached_property
+    def footprints(self) -> tuple[torch.Tensor, ...]:
+        """For every layer l = 1..L, the rows that each top-layer atom touches in Γ_l (N·m_L × count), computed once."""
+        out = []
+        for level in range(1, self.depth + 1):
+            P = None
+            for D in reversed(self.dictionaries[level:]):
+                P = D if P is None else D @ P
+            if P is None:
+                P = torch.eye(self.dictionaries[-1].shape[1], dtype=torch.float64, device=self.dictionaries[0].device)
+            out.append((P.abs().T > 1e-12).nonzero()[:, 1].reshape(P.shape[1], -1))
+        return tuple(out)
 
     def to(self, device: torch.device | str) -> "Model":
         """The same model with its dictionaries on device."""
@@ -148,18 +167,6 @@ def stripe_width(model: Model, layer: int) -> int:
     return 2 * model.lengths[layer - 1] - 1
 
 
-def footprints(model: Model) -> list[torch.Tensor]:
-    """For every layer l = 1..L, the rows that each top-layer atom touches in Γ_l (N·m_L × count)."""
-    out = []
-    for level in range(1, model.depth + 1):
-        P = torch.eye(model.dictionaries[-1].shape[1], dtype=torch.float64, device=model.dictionaries[0].device)
-        for D in reversed(model.dictionaries[level:]):
-            P = D @ P
-        nz = P.abs().T > 1e-12
-        out.append(nz.nonzero()[:, 1].reshape(P.shape[1], -1))
-    return out
-
-
 def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tuple[int, ...], gen: torch.Generator,
                     attempts: int = 30, cluster: int = 0) -> torch.Tensor:
     """Supports of Γ_L (trials × N·m_L, bool) with up to n_nonzeros atoms, kept only while no two atoms'
@@ -173,7 +180,7 @@ def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tup
     if cluster > min(n_nonzeros, max_local[-1]):
         raise ValueError(f"a cluster of {cluster} atoms exceeds n_nonzeros={n_nonzeros} or max_local={max_local[-1]}")
     device = model.dictionaries[0].device
-    foots = [f.to(device) for f in footprints(model)]
+    foots = [f.to(device) for f in model.footprints]
     occupied = [torch.zeros(n_trials, model.n_positions * m, dtype=torch.bool, device=device) for m in model.channels[1:]]
     counts = [torch.zeros(n_trials, model.n_positions, device=device) for _ in model.channels[1:]]
     placed = torch.zeros(n_trials, dtype=torch.long, device=device)
