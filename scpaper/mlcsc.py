@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from tqdm.auto import tqdm
@@ -26,10 +27,10 @@ def conv_dictionary(filters: torch.Tensor, n_positions: int) -> torch.Tensor:
     m, c, n = filters.shape
     if n > n_positions:
         raise ValueError(f"filter length {n} exceeds the {n_positions} positions of the signal")
-    eye = torch.eye(n_positions, dtype=filters.dtype, device=filters.device)
     D = filters.new_zeros(n_positions, c, n_positions, m)
+    p = torch.arange(n_positions, device=filters.device)
     for k in range(n):
-        D += torch.roll(eye, k, 0)[:, None, :, None] * filters[:, :, k].T[None, :, None, :]
+        D[(p + k) % n_positions, :, p, :] += filters[:, :, k].T
     return D.reshape(n_positions * c, n_positions * m)
 
 
@@ -85,9 +86,27 @@ class Model:
         """Number of layers L."""
         return len(self.dictionaries)
 
+    @cached_property
+    def _coherences(self) -> tuple[float, ...]:
+        """μ(Dᵢ), computed once per model."""
+        return tuple(coherence.mutual_coherence(D) for D in self.dictionaries)
+
     def coherences(self) -> list[float]:
         """μ(Dᵢ) of every layer's global dictionary."""
-        return [coherence.mutual_coherence(D) for D in self.dictionaries]
+        return list(self._coherences)
+
+    @cached_property
+    def footprints(self) -> tuple[torch.Tensor, ...]:
+        """For every layer l = 1..L, the rows that each top-layer atom touches in Γ_l (N·m_L × count), computed once."""
+        out = []
+        for level in range(1, self.depth + 1):
+            P = None
+            for D in reversed(self.dictionaries[level:]):
+                P = D if P is None else D @ P
+            if P is None:
+                P = torch.eye(self.dictionaries[-1].shape[1], dtype=torch.float64, device=self.dictionaries[0].device)
+            out.append((P.abs().T > 1e-12).nonzero()[:, 1].reshape(P.shape[1], -1))
+        return tuple(out)
 
     def to(self, device: torch.device | str) -> "Model":
         """The same model with its dictionaries on device."""
@@ -107,21 +126,22 @@ def make_model(n_positions: int, channels: tuple[int, ...], lengths: tuple[int, 
     if len(channels) != L + 1 or len(sparsity) != L - 1 or len(gaps) != L - 1 or channels[0] != 1:
         raise ValueError("need channels (1, m1, …, mL), lengths (n1, …, nL), sparsity and gaps (layers 2..L)")
     gen = torch.Generator().manual_seed(seed)
-    dicts = [conv_dictionary(low_coherence_filters(channels[1], lengths[0], seed), n_positions)]
+    small = min(n_positions, 2 * sum(lengths))  # circulant inner products are those of any N ≥ 2n − 1
+    filters = [low_coherence_filters(channels[1], lengths[0], seed)]
     for i in range(1, L):
         s = sparsity[i - 1]
         for _ in range(max_tries):
-            D = conv_dictionary(sparse_filters(channels[i + 1], channels[i], lengths[i], s, gen, gaps[i - 1]), n_positions)
-            P = D
-            for below in reversed(dicts[1:]):
-                P = below @ P
+            f = sparse_filters(channels[i + 1], channels[i], lengths[i], s, gen, gaps[i - 1])
+            P = conv_dictionary(f, small)
+            for below in reversed(filters[1:]):
+                P = conv_dictionary(below, small) @ P
             nnz = (P.abs() > 1e-12).sum(0)
-            if coherence.mutual_coherence(D) <= 1 / s + 1e-9 and bool((nnz == math.prod(sparsity[:i])).all()):
+            if coherence.mutual_coherence(conv_dictionary(f, small)) <= 1 / s + 1e-9 and bool((nnz == math.prod(sparsity[:i])).all()):
                 break
         else:
             raise ValueError(f"could not draw layer {i + 1} with μ ≤ 1/s and non-colliding atoms in {max_tries} tries")
-        dicts.append(D)
-    return Model(tuple(dicts), tuple(channels), tuple(lengths), n_positions)
+        filters.append(f)
+    return Model(tuple(conv_dictionary(f, n_positions) for f in filters), tuple(channels), tuple(lengths), n_positions)
 
 
 def window_sums(x: torch.Tensor, width: int) -> torch.Tensor:
@@ -147,36 +167,33 @@ def stripe_width(model: Model, layer: int) -> int:
     return 2 * model.lengths[layer - 1] - 1
 
 
-def footprints(model: Model) -> list[torch.Tensor]:
-    """For every layer l = 1..L, the rows that each top-layer atom touches in Γ_l (N·m_L × count)."""
-    out = []
-    for level in range(1, model.depth + 1):
-        P = torch.eye(model.dictionaries[-1].shape[1], dtype=torch.float64, device=model.dictionaries[0].device)
-        for D in reversed(model.dictionaries[level:]):
-            P = D @ P
-        nz = P.abs().T > 1e-12
-        out.append(nz.nonzero()[:, 1].reshape(P.shape[1], -1))
-    return out
-
-
 def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tuple[int, ...], gen: torch.Generator,
-                    attempts: int = 30) -> torch.Tensor:
+                    attempts: int = 30, cluster: int = 0) -> torch.Tensor:
     """Supports of Γ_L (trials × N·m_L, bool) with up to n_nonzeros atoms, kept only while no two atoms'
     entries collide in any layer below and every layer keeps ‖Γᵢ‖0,∞ ≤ max_local[i−1] (stripe widths 2nᵢ−1).
+
+    The first `cluster` atoms of each trial are drawn inside one random top-layer stripe, so that
+    ‖Γ_L‖0,∞ reaches `cluster` (exactly, when max_local[-1] = cluster and every atom finds room).
     """
     if len(max_local) != model.depth:
         raise ValueError(f"max_local needs one bound per layer ({model.depth}), got {len(max_local)}")
+    if cluster > min(n_nonzeros, max_local[-1]):
+        raise ValueError(f"a cluster of {cluster} atoms exceeds n_nonzeros={n_nonzeros} or max_local={max_local[-1]}")
     device = model.dictionaries[0].device
-    foots = [f.to(device) for f in footprints(model)]
+    foots = [f.to(device) for f in model.footprints]
     occupied = [torch.zeros(n_trials, model.n_positions * m, dtype=torch.bool, device=device) for m in model.channels[1:]]
     counts = [torch.zeros(n_trials, model.n_positions, device=device) for _ in model.channels[1:]]
     placed = torch.zeros(n_trials, dtype=torch.long, device=device)
-    n_top = model.n_positions * model.channels[-1]
+    m_top, width_top = model.channels[-1], stripe_width(model, model.depth)
+    start = torch.randint(model.n_positions, (n_trials,), generator=gen).to(device)
     for _ in range(attempts * n_nonzeros):
         active = placed < n_nonzeros
         if not active.any():
             break
-        cand = torch.randint(n_top, (n_trials,), generator=gen).to(device)
+        free = torch.randint(model.n_positions * m_top, (n_trials,), generator=gen).to(device)
+        near = torch.randint(width_top * m_top, (n_trials,), generator=gen).to(device)
+        near = ((start + near // m_top) % model.n_positions) * m_top + near % m_top
+        cand = torch.where(placed < cluster, near, free)
         ok, rows, incs = active.clone(), [], []
         for level in range(model.depth):
             idx = foots[level][cand]
@@ -193,21 +210,33 @@ def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tup
     return occupied[-1]
 
 
+def contrast_magnitudes(support: torch.Tensor, contrast: float, gen: torch.Generator) -> torch.Tensor:
+    """Magnitudes on a support whose smallest/largest ratio is exactly `contrast` in every row with ≥ 2
+    non-zeros: uniform draws mapped affinely so that the row's minimum is `contrast` and its maximum 1."""
+    u = torch.rand(support.shape, generator=gen, dtype=torch.float64).to(support.device)
+    lo = torch.where(support, u, torch.inf).amin(1, keepdim=True)
+    hi = torch.where(support, u, -torch.inf).amax(1, keepdim=True)
+    spread = (hi - lo).clamp_min(1e-300)
+    mags = torch.where(hi > lo, contrast + (1 - contrast) * (u - lo) / spread, torch.ones_like(u))
+    return mags * support
+
+
 def sample_signals(model: Model, n_trials: int, n_nonzeros: int, max_local: tuple[int, ...], ratio: float,
-                   noise: float, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+                   noise: float, seed: int, cluster: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Draw [Γ₁, …, Γ_L] with Γᵢ₋₁ = DᵢΓᵢ exactly and Y = D₁Γ₁ + noise·E (E standard Gaussian).
 
-    Γ_L has random signs and magnitudes uniform in [ratio, 1]; the sparse, non-colliding lower
-    dictionaries carry that ratio exactly to every layer (up to the scale ∏1/√sᵢ).
+    Γ_L has random signs and, in every signal with at least two atoms, magnitudes whose contrast
+    |Γmin|/|Γmax| is exactly `ratio`; the sparse, non-colliding lower dictionaries carry that contrast to
+    every layer. The same seed draws the same supports, signs, uniforms and E for every ratio and noise,
+    so sweeps over them are paired. `cluster` atoms share one top-layer stripe (sample_supports).
     """
     if not 0 < ratio <= 1 or noise < 0:
         raise ValueError(f"need 0 < ratio ≤ 1 and noise ≥ 0, got ratio={ratio}, noise={noise}")
     gen = torch.Generator().manual_seed(seed)
     device = model.dictionaries[0].device
-    support = sample_supports(model, n_trials, n_nonzeros, max_local, gen)
-    mags = ratio + (1 - ratio) * torch.rand(support.shape, generator=gen, dtype=torch.float64)
-    signs = torch.randint(0, 2, support.shape, generator=gen).double() * 2 - 1
-    codes = [(mags * signs).to(device) * support]
+    support = sample_supports(model, n_trials, n_nonzeros, max_local, gen, cluster=cluster)
+    signs = (torch.randint(0, 2, support.shape, generator=gen).double() * 2 - 1).to(device)
+    codes = [contrast_magnitudes(support, ratio, gen) * signs]
     for D in reversed(model.dictionaries[1:]):
         codes.insert(0, codes[0] @ D.T)
     Y = codes[0] @ model.dictionaries[0].T
@@ -215,9 +244,19 @@ def sample_signals(model: Model, n_trials: int, n_nonzeros: int, max_local: tupl
     return codes, Y + noise * E
 
 
+def contrast(code: torch.Tensor) -> torch.Tensor:
+    """|Γmin|/|Γmax| over the non-zeros of each row (1 for rows with one non-zero or none)."""
+    mags = code.abs()
+    gmax = mags.amax(1)
+    gmin = torch.where(code != 0, mags, torch.inf).amin(1)
+    return torch.where(gmax > 0, gmin / gmax.clamp_min(1e-300), torch.ones_like(gmax))
+
+
 def step_size(D: torch.Tensor) -> float:
-    """1/L with L = ‖D‖₂², the ISTA step that guarantees descent."""
-    return 1.0 / float(torch.linalg.matrix_norm(D, 2)) ** 2
+    """1/L with L ≥ ‖D‖₂² (power iteration, 1 % margin), the ISTA step that guarantees descent."""
+    from scpaper.lasso import power_lipschitz
+
+    return 1.0 / power_lipschitz(D)
 
 
 def layered_thresholding(model: Model, Y: torch.Tensor, betas: list[float | torch.Tensor]) -> list[torch.Tensor]:
@@ -257,17 +296,43 @@ def layered_ista(model: Model, Y: torch.Tensor, lams: list[float], n_iter: int, 
     return out
 
 
-def layered_bp(model: Model, Y: torch.Tensor, lams: list[float], tol: float = 1e-7) -> tuple[list[torch.Tensor], list[float]]:
-    """Layered basis pursuit: a certified LASSO per layer on the previous estimate; codes and certified fractions."""
+def lasso_layer(D: torch.Tensor, X: torch.Tensor, lam: float | torch.Tensor, tol: float = 1e-7) -> tuple[torch.Tensor, float]:
+    """Certified LASSO codes of the rows of X over D and the certified fraction; λ a float or one per row (T,).
+
+    The LASSO is homogeneous, x(cy, cλ) = c·x(y, λ), so rows with their own λ are solved at a common λ
+    after scaling each by λ/λᵢ, and scaled back.
+    """
     from scpaper import lasso
 
+    if not isinstance(lam, torch.Tensor):
+        res = lasso.solve(D, X, lam, tol=tol)
+        return res.codes, float(res.certified_fraction)
+    if lam.shape != (X.shape[0],) or (lam <= 0).any():
+        raise ValueError(f"per-row λ must be positive with shape ({X.shape[0]},), got {tuple(lam.shape)}")
+    ref = float(lam.max())
+    scale = (ref / lam)[:, None].to(X.dtype)
+    res = lasso.solve(D, X * scale, ref, tol=tol)
+    return res.codes / scale, float(res.certified_fraction)
+
+
+def layered_bp(model: Model, Y: torch.Tensor, lams: list[float | torch.Tensor], tol: float = 1e-7) -> tuple[list[torch.Tensor], list[float]]:
+    """Layered basis pursuit: a certified LASSO per layer on the previous estimate (lasso_layer); codes and certified fractions."""
     out, certified, x = [], [], Y
     for D, lam in zip(model.dictionaries, lams, strict=True):
-        res = lasso.solve(D, x, lam, tol=tol)
-        x = res.codes
+        x, frac = lasso_layer(D, x, lam, tol)
         out.append(x)
-        certified.append(float(res.certified_fraction))
+        certified.append(frac)
     return out, certified
+
+
+def relative_error(true: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
+    """‖Γ̂ − Γ‖² / ‖Γ‖² per trial (Aberdam et al.'s metric)."""
+    return (est - true).pow(2).sum(1) / true.pow(2).sum(1).clamp_min(1e-300)
+
+
+def exact_support(true: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
+    """Per trial: the estimate's support equals the true one."""
+    return ((true != 0) == (est != 0)).all(1)
 
 
 def support_recovery(true: torch.Tensor, est: torch.Tensor, tol: float = 0.0) -> torch.Tensor:
@@ -292,19 +357,25 @@ class Conditions:
     beta_high: torch.Tensor
     eps: torch.Tensor
     bp: torch.Tensor
+    unique: torch.Tensor  # ‖Γᵢ‖0,∞ < ½(1 + 1/μᵢ): uniqueness, and layered BP/ISTA recovery without noise (Zhang, Theorem 8)
+    local: torch.Tensor  # ‖Γᵢ‖0,∞ (long)
+    eps0: torch.Tensor  # ‖E‖2,∞ over patches of n₁ samples (T,)
+    beta: torch.Tensor  # the β of each layer that εᵢ was computed with (trials × L)
 
 
-def conditions(model: Model, codes: list[torch.Tensor], noise: torch.Tensor, betas: list[float] | None = None) -> Conditions:
+def conditions(model: Model, codes: list[torch.Tensor], noise: torch.Tensor, betas: list[float] | None = None,
+               position: float = 0.5) -> Conditions:
     """Evaluate, per trial, the layered-thresholding theorem (condition and β interval, εᵢ recursion) and the
     layered-BP condition ‖Γᵢ‖0,∞ < ⅓(1 + 1/μ(Dᵢ)) of Papyan, Romano & Elad, as stated in the slides.
 
-    noise is E = Y − D₁Γ₁; ε₀ = ‖E‖2,∞ over patches of n₁ samples. With betas None the β of each layer is the
-    middle of its interval (the theorem's best case); εᵢ = √‖Γᵢ‖ᴾ0,∞ (εᵢ₋₁ + μᵢ(‖Γᵢ‖0,∞ − 1)|Γᵢmax| + βᵢ)
+    noise is E = Y − D₁Γ₁; ε₀ = ‖E‖2,∞ over patches of n₁ samples. With betas None the β of each layer sits
+    at `position` within its interval (0.5: the middle; near 0: the smallest admissible β, which keeps the
+    next layers' εᵢ smallest); εᵢ = √‖Γᵢ‖ᴾ0,∞ (εᵢ₋₁ + μᵢ(‖Γᵢ‖0,∞ − 1)|Γᵢmax| + βᵢ)
     with the patch norm over the next layer's filter length.
     """
     mus = model.coherences()
-    eps = local_l2(noise, 1, model.lengths[0])
-    th, lo, hi, es, bp = [], [], [], [], []
+    eps = eps0 = local_l2(noise, 1, model.lengths[0])
+    th, lo, hi, es, bp, un, ks, bs = [], [], [], [], [], [], [], []
     for i, (code, mu) in enumerate(zip(codes, mus), start=1):
         m = model.channels[i]
         k = local_l0(code, m, stripe_width(model, i)).double()
@@ -314,16 +385,19 @@ def conditions(model: Model, codes: list[torch.Tensor], noise: torch.Tensor, bet
         cond = k < 0.5 * (1 + gmin / (mu * gmax)) - eps / (mu * gmax)
         low = k * mu * gmax + eps
         high = gmin - (k - 1) * mu * gmax - eps
-        beta = (low + high) / 2 if betas is None else torch.full_like(low, betas[i - 1])
+        beta = low + position * (high - low) if betas is None else torch.full_like(low, betas[i - 1])
         th.append(cond & (low < high) & (beta > low) & (beta < high))
         lo.append(low)
         hi.append(high)
         bp.append(k < (1 + 1 / mu) / 3)
+        un.append(k < (1 + 1 / mu) / 2)
+        bs.append(beta)
+        ks.append(k.long())
         patch = model.lengths[i] if i < model.depth else stripe_width(model, i)
         eps = local_l0(code, m, patch).double().sqrt() * (eps + mu * (k - 1) * gmax + beta)
         es.append(eps)
     stack = lambda xs: torch.stack(xs, 1)  # noqa: E731
-    return Conditions(stack(th), stack(lo), stack(hi), stack(es), stack(bp))
+    return Conditions(stack(th), stack(lo), stack(hi), stack(es), stack(bp), stack(un), stack(ks), eps0, stack(bs))
 
 
 def tune_thresholds(model: Model, Y: torch.Tensor, codes: list[torch.Tensor], grid: torch.Tensor) -> list[float]:
@@ -336,13 +410,3 @@ def tune_thresholds(model: Model, Y: torch.Tensor, codes: list[torch.Tensor], gr
         betas.append(best)
         x = thresholds.soft(u, best)
     return betas
-
-
-def wilson(successes: torch.Tensor | float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a success rate from n trials (95% by default)."""
-    p = float(successes) / n if n else 0.0
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-

@@ -48,18 +48,37 @@ def test_thresholding_recovers_support_where_the_theorem_guarantees_it():
     codes, Y = mlcsc.sample_signals(single, 200, 1, (1,), 0.9, 0.01, seed=3)
     cond = mlcsc.conditions(single, codes, Y - codes[0] @ single.dictionaries[0].T)
     assert cond.thresholding.all()
-    beta = (cond.beta_low + cond.beta_high) / 2
-    est = mlcsc.layered_thresholding(single, Y, [beta])
+    est = mlcsc.layered_thresholding(single, Y, [cond.beta[:, :1]])
     assert (mlcsc.support_recovery(codes[0], est[0]) == 1).all()
     assert (mlcsc.local_error(single, 1, codes[0], est[0]) <= cond.eps[:, 0] + 1e-12).all()
 
 
-def test_support_recovery_and_wilson():
+def test_support_recovery_and_metrics():
     true = torch.tensor([[1.0, 0, 2, 0], [0, 0, 0, 0]])
     est = torch.tensor([[1.0, 3, 0, 0], [0, 0, 0, 0]])
     assert mlcsc.support_recovery(true, est).tolist() == [0.5, 1.0]
-    lo, hi = mlcsc.wilson(10, 10)
-    assert hi == 1.0 and lo == pytest.approx(10 / (10 + 1.96 ** 2), rel=1e-3)
+    assert mlcsc.exact_support(true, est).tolist() == [False, True]
+    assert mlcsc.relative_error(true[:1], est[:1]).item() == pytest.approx((9 + 4) / 5)
+
+
+def test_generator_gives_the_asked_local_sparsity_and_contrast():
+    model = mlcsc.make_model(128, (1, 2, 4), (4, 16), (2,), (7,), seed=2)
+    for k in (1, 2, 3):
+        codes, _ = mlcsc.sample_signals(model, 40, 4, (k, k), 0.4, 0.0, seed=k, cluster=k)
+        top = mlcsc.local_l0(codes[1], 4, mlcsc.stripe_width(model, 2))
+        assert (top == k).all()  # the cluster reaches the cap exactly
+        assert (mlcsc.local_l0(codes[0], 2, mlcsc.stripe_width(model, 1)) <= k).all()
+        for c in codes:  # the asked contrast inside every signal, carried to the layer below
+            assert torch.allclose(mlcsc.contrast(c), torch.full((40,), 0.4, dtype=torch.float64))
+
+
+def test_per_trial_lambda_matches_separate_solves(model):
+    codes, Y = mlcsc.sample_signals(model, 6, 3, (4, 2), 0.5, 0.01, seed=4)
+    lam = torch.linspace(0.01, 0.05, 6, dtype=torch.float64)
+    joint, _ = mlcsc.lasso_layer(model.dictionaries[0], Y, lam)
+    for r in range(6):
+        alone, _ = mlcsc.lasso_layer(model.dictionaries[0], Y[r:r + 1], float(lam[r]))
+        assert torch.allclose(joint[r], alone[0], atol=1e-8)
 
 
 def test_bad_inputs(model):

@@ -34,6 +34,37 @@ def test_bp_is_feasible_and_no_worse_in_l1():
     assert (est.abs().sum(1) <= x.abs().sum(1) + 1e-7).all()
 
 
+def test_batched_bp_matches_linprog_on_a_sample():
+    D = pursuit.gaussian_dictionary(24, 48, seed=2)
+    for k in (2, 6, 10):
+        x = pursuit.random_sparse(48, k, 8, torch.Generator().manual_seed(k))
+        Y = x @ D.T
+        lars, lp = pursuit.basis_pursuit(D, Y), pursuit.basis_pursuit_lp(D, Y)
+        assert torch.allclose(lars @ D.T, Y, atol=1e-8)
+        assert torch.allclose(lars.abs().sum(1), lp.abs().sum(1), rtol=1e-7)  # same optimal ℓ1 norm
+        assert pursuit.bp_recovers(D, x).equal(pursuit.recovered(x, lp))
+
+
+def test_fuchs_certificate_implies_recovery():
+    D = pursuit.gaussian_dictionary(32, 64, seed=3)
+    x = pursuit.random_sparse(64, 3, 20, torch.Generator().manual_seed(3))
+    cert = pursuit.fuchs_certificate(D, x)
+    assert cert.any()
+    assert pursuit.recovered(x[cert], pursuit.basis_pursuit_lp(D, x[cert] @ D.T)).all()
+
+
+def test_uniqueness_bound_on_a_constructed_case():
+    D = pursuit.dirac_hadamard(16)
+    mu = coherence.mutual_coherence(D)
+    assert mu == pytest.approx(0.25)
+    a, b = pursuit.twin_representations(16)
+    assert (a != 0).sum() == (b != 0).sum() == 4 and not torch.equal(a, b)
+    assert torch.allclose(D @ a, D @ b, atol=1e-12)  # one signal, two 4-sparse codes: 4 ≥ ½(1 + 1/μ) = 2.5
+    assert pursuit.donoho_elad_bound(mu) == pytest.approx(2.5)
+    x = pursuit.random_sparse(32, 2, 20, torch.Generator().manual_seed(5))  # below the bound: BP finds the code
+    assert pursuit.bp_recovers(D, x).all()
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="μ"):
         pursuit.donoho_elad_bound(0.0)
@@ -41,3 +72,5 @@ def test_bad_inputs():
         pursuit.welch_bound(8, 4)
     with pytest.raises(ValueError, match="rows"):
         pursuit.basis_pursuit(torch.eye(3, dtype=torch.float64), torch.ones(1, 4))
+    with pytest.raises(ValueError, match="power of 4"):
+        pursuit.dirac_hadamard(8)
