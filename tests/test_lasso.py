@@ -238,3 +238,47 @@ def test_bad_inputs_are_one_line_errors():
         lasso.solve(D, X, 0.1, nonneg=True, init=-torch.ones(3, 6))
     with pytest.raises(ValueError, match=r"^codes must have shape \(3, 6\), got \(6,\)$"):
         lasso.kkt_residual(D, X, torch.zeros(6), 0.1)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_certificate_of_the_zero_code_switches_at_lambda_max(nonneg):
+    """The zero code is optimal iff λ ≥ λ_max = max|Dᵀx| (max (Dᵀx)₊ when a ≥ 0), computed here in NumPy."""
+    D = _random_dictionary(10, 25, 30)
+    X = torch.randn(4, 10, generator=_gen(31), dtype=torch.float64)
+    corr = X.numpy() @ D.numpy()
+    lam_max = (np.maximum(corr, 0) if nonneg else np.abs(corr)).max(1)
+    zero = torch.zeros(4, 25, dtype=torch.float64)
+    for lam, expected in ((1.001, True), (0.999, False)):
+        for i in range(4):
+            cert = lasso.certify(D, X[i:i + 1], zero[:1], lam * lam_max[i], nonneg=nonneg)
+            assert cert.certified.item() is expected and cert.unique.item() is expected
+            kkt = lasso.kkt_residual(D, X[i:i + 1], zero[:1], lam * lam_max[i], nonneg=nonneg).item()
+            assert kkt == pytest.approx(max(0.0, (1 - lam) * lam_max[i]), abs=1e-12)
+
+
+def test_nonneg_certificate_rejects_signed_codes_and_accepts_zero_for_anticorrelated_inputs():
+    D = _random_dictionary(12, 20, 32)
+    X = torch.randn(5, 12, generator=_gen(33), dtype=torch.float64)
+    signed = lasso.solve(D, X, 0.1)
+    assert signed.certified.all() and (signed.codes < 0).any(1).all()
+    cert = lasso.certify(D, X, signed.codes, 0.1, nonneg=True)
+    assert not cert.certified.any() and not cert.unique.any() and torch.isinf(cert.kkt).all()
+    x = -torch.linalg.pinv(D.T) @ torch.ones(20, dtype=torch.float64)  # Dᵀx = −1 for every atom
+    zero = torch.zeros(1, 20, dtype=torch.float64)
+    assert lasso.certify(D, x[None], zero, 0.0, nonneg=True).certified.item()
+    assert not lasso.certify(D, x[None], zero, 0.0).certified.item()  # with free signs every atom violates
+
+
+def test_certificate_checks_every_part_of_eq_9_against_a_hand_built_code():
+    """Two orthonormal atoms: the lasso code is the soft threshold; each broken condition is caught alone."""
+    D = torch.eye(3, dtype=torch.float64)[:, :2]
+    x = torch.tensor([[2.0, -0.5, 1.0]], dtype=torch.float64)
+    good = torch.tensor([[1.5, 0.0]], dtype=torch.float64)  # λ = 0.5: a₁ = 2 − 0.5, a₂ at its threshold
+    assert lasso.certify(D, x, good, 0.5).certified.item()
+    assert lasso.certify(D, x, good, 0.5).unique.item()  # a₂ at its threshold, but D_E has full rank
+    assert not lasso.certify(D, x, good, 0.4).certified.item()  # inactive atom: |−0.5| > 0.4
+    assert not lasso.certify(D, x, torch.tensor([[1.5 * (1 + 2e-4), 0.0]], dtype=torch.float64), 0.5).certified.item()
+    assert lasso.certify(D, x, torch.tensor([[1.5 * (1 + 5e-5), 0.0]], dtype=torch.float64), 0.5).certified.item()
+    assert not lasso.certify(D, x, torch.tensor([[1.5, -1e-3]], dtype=torch.float64), 0.5).certified.item()
+    per_atom = torch.tensor([0.5, 0.6], dtype=torch.float64)
+    assert lasso.certify(D, x, good, per_atom).unique.item()  # a₂ strictly inside its threshold: unique
