@@ -10,6 +10,7 @@ mutation/equivalent.md are left out of the rate. --report prints the table from 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -36,12 +37,11 @@ def equivalents() -> dict[str, str]:
     return found
 
 
-def setup_cfg(source: str, tests: list[str], skip: list[str], settings: dict) -> str:
-    """The [mutmut] section that mutates one file (less the statements on lines matching skip) and runs the given tests."""
+def setup_cfg(source: str, tests: list[str], settings: dict) -> str:
+    """The [mutmut] section that mutates one file and runs the given pytest selection."""
     lines = "\n    ".join(tests)
-    skipped = "do_not_mutate_patterns =" + "".join(f"\n    {pattern}" for pattern in skip) + "\n" if skip else ""
     return (f"[mutmut]\nsource_paths = scpaper\nonly_mutate = {source}\n"
-            f"pytest_add_cli_args_test_selection =\n    {lines}\n{skipped}"
+            f"pytest_add_cli_args_test_selection =\n    {lines}\n"
             f"pytest_add_cli_args =\n    -p\n    no:cacheprovider\n"
             f"timeout_multiplier = {settings['timeout_multiplier']}\nuse_git_change_detection = false\n")
 
@@ -54,10 +54,10 @@ def run(name: str, spec: dict, settings: dict) -> None:
     for link in ("scpaper", "tests"):
         (folder / link).symlink_to(ROOT / link)
     (folder / "mutants" / "data").symlink_to(ROOT / "data")  # scpaper.data reads ../data beside the package
-    (folder / "setup.cfg").write_text(setup_cfg(spec["source"], spec["tests"], spec.get("skip", []), settings))
+    (folder / "setup.cfg").write_text(setup_cfg(spec["source"], spec["tests"], settings))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", SCPAPER_THREADS="1")
-    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(settings["max_children"])]
+    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(settings["max_children"]), *spec.get("only", [])]
     print(f"== {name}: mutmut run over {spec['source']} (log: {folder / 'mutmut.log'})", flush=True)
     with open(folder / "mutmut.log", "w") as log:
         done = subprocess.run(mutmut, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -71,6 +71,8 @@ def tally(name: str, spec: dict, equivalent: dict[str, str]) -> dict:
     if not meta.is_file():
         return {"module": name, "total": 0}
     codes = json.loads(meta.read_text())["exit_code_by_key"]
+    if spec.get("only"):  # the functions this module's run is restricted to
+        codes = {k: c for k, c in codes.items() if any(fnmatch.fnmatch(k, g) for g in spec["only"])}
     survivors = sorted(k for k, c in codes.items() if c in SURVIVED and k not in equivalent)
     killed = sum(c in KILLED for c in codes.values())
     unchecked = sum(c is None for c in codes.values())

@@ -54,4 +54,5 @@ def test_progress_bar_only_when_named(capsys) -> None:
     iterate(lambda z: z, torch.zeros(1), 3)
     assert capsys.readouterr().err == ""
     iterate(lambda z: z, torch.zeros(1), 3, desc="unrolled")
-    assert "unrolled" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unrolled" in err and err.endswith("\r")  # the bar is cleared when done (leave=False)

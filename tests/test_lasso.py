@@ -282,3 +282,32 @@ def test_certificate_checks_every_part_of_eq_9_against_a_hand_built_code():
     assert not lasso.certify(D, x, torch.tensor([[1.5, -1e-3]], dtype=torch.float64), 0.5).certified.item()
     per_atom = torch.tensor([0.5, 0.6], dtype=torch.float64)
     assert lasso.certify(D, x, good, per_atom).unique.item()  # a₂ strictly inside its threshold: unique
+
+
+def test_power_lipschitz_is_one_percent_above_the_squared_spectral_norm():
+    D = _coherent_dictionary(20, 40, 34)
+    L = lasso.power_lipschitz(D)
+    assert L == pytest.approx(1.01 * torch.linalg.matrix_norm(D, 2).item() ** 2, rel=1e-9)
+    assert lasso.power_lipschitz(D.float()) == pytest.approx(L, rel=1e-6)  # float64 arithmetic on the rounded atoms
+
+
+def test_more_one_line_errors_and_float32_codes_are_certified_in_float64():
+    D = _random_dictionary(4, 6, 35)
+    X = torch.randn(3, 4, generator=_gen(36), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^D must be a float tensor, got torch.int64$"):
+        lasso.solve(torch.ones(4, 6, dtype=torch.long), X, 0.1)
+    with pytest.raises(ValueError, match=r"^X must be a float tensor, got torch.int32$"):
+        lasso.certify(D, torch.ones(3, 4, dtype=torch.int32), torch.zeros(3, 6), 0.1)
+    with pytest.raises(ValueError, match=r"^D has no atoms$"):
+        lasso.solve(D[:, :0], X, 0.1)
+    with pytest.raises(ValueError, match=r"^codes contains NaN or inf$"):
+        lasso.certify(D, X, torch.full((3, 6), float("nan")), 0.1)
+    with pytest.raises(ValueError, match=r"^max_iter must be >= 0 and tol > 0, got 10 and 0$"):
+        lasso.solve(D, X, 0.1, tol=0, max_iter=10)
+    with pytest.raises(ValueError, match=r"^max_iter must be >= 0 and tol > 0, got -1 and 1e-05$"):
+        lasso.solve(D, X, 0.1, max_iter=-1)
+    with pytest.raises(ValueError, match=r"^code must have shape \(6,\) for D of shape \(4, 6\), got \(5,\)$"):
+        lasso.active_jacobian(D, torch.zeros(5, dtype=torch.float64))
+    res = lasso.solve(D, X, 0.05)
+    single = lasso.certify(D.float(), X.float(), res.codes.float(), 0.05)
+    assert single.kkt.dtype == torch.float64 and (single.kkt < 1e-6).all()
