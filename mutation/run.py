@@ -1,11 +1,12 @@
 """Run mutmut 3 over the core modules, one module at a time, and print the kill rate of each.
 
-Usage: python mutation/run.py [MODULE ...] [--report]   (modules: the tables of mutation/modules.toml)
+Usage: python mutation/run.py [MODULE ...] [--report | --survivors]   (modules: the tables of modules.toml)
 
 Each module gets a scratch folder .cache/mutation/<module>/ (the repository's scpaper/ and tests/ linked
 in, a setup.cfg written from modules.toml) where `mutmut run` mutates only that module's file and runs
 only that module's tests. Killed = killed, timed out or caught by a crash; the mutants listed in
-mutation/equivalent.md are left out of the rate. --report prints the table from the last run only.
+mutation/equivalent.md are left out of the rate. --report prints the table from the last run only;
+--survivors reruns only the last run's surviving mutants, against the tests as they are now.
 """
 
 from __future__ import annotations
@@ -46,18 +47,24 @@ def setup_cfg(source: str, tests: list[str], settings: dict) -> str:
             f"timeout_multiplier = {settings['timeout_multiplier']}\nuse_git_change_detection = false\n")
 
 
-def run(name: str, spec: dict, settings: dict) -> None:
-    """A fresh mutmut run over one module in its own scratch folder."""
+def run(name: str, spec: dict, settings: dict, survivors: list[str] | None = None) -> None:
+    """A fresh mutmut run over one module in its own scratch folder, or a rerun of the given survivors there."""
     folder = SCRATCH / name
-    shutil.rmtree(folder, ignore_errors=True)
-    (folder / "mutants").mkdir(parents=True)
-    for link in ("scpaper", "tests"):
-        (folder / link).symlink_to(ROOT / link)
-    (folder / "mutants" / "data").symlink_to(ROOT / "data")  # scpaper.data reads ../data beside the package
-    (folder / "setup.cfg").write_text(setup_cfg(spec["source"], spec["tests"], settings))
+    if survivors is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "mutants").mkdir(parents=True)
+        for link in ("scpaper", "tests"):
+            (folder / link).symlink_to(ROOT / link)
+        (folder / "mutants" / "data").symlink_to(ROOT / "data")  # scpaper.data reads ../data beside the package
+        (folder / "setup.cfg").write_text(setup_cfg(spec["source"], spec["tests"], settings))
+    elif not survivors:
+        return
+    else:
+        (folder / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # map the tests as they are now
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", SCPAPER_THREADS="1")
-    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(settings["max_children"]), *spec.get("only", [])]
+    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(settings["max_children"]),
+              *(spec.get("only", []) if survivors is None else survivors)]
     print(f"== {name}: mutmut run over {spec['source']} (log: {folder / 'mutmut.log'})", flush=True)
     with open(folder / "mutmut.log", "w") as log:
         done = subprocess.run(mutmut, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -90,10 +97,11 @@ def main(argv: list[str]) -> None:
     unknown = [n for n in names if n not in config]
     if unknown:
         sys.exit(f"unknown module(s) {', '.join(unknown)}: choose from {', '.join(config)}")
+    equivalent = equivalents()
     if "--report" not in argv:
         for name in names:
-            run(name, config[name], settings)
-    equivalent = equivalents()
+            again = tally(name, config[name], equivalent).get("survived") if "--survivors" in argv else None
+            run(name, config[name], settings, again)
     rows = [tally(n, config[n], equivalent) for n in names]
     print(f"\n{'module':<12}{'mutants':>8}{'killed':>8}{'equiv.':>8}{'survived':>9}{'unchecked':>10}{'kill rate':>11}")
     for r in rows:

@@ -127,3 +127,14 @@ def test_report_glues_every_claim_and_writes_the_record(tmp_path, monkeypatch):
     assert list(record["counts"]) == sorted(record["counts"])
     with pytest.raises(ValueError, match=r"^claim keys repeat in chapter 'ch9'$"):
         claims.report("ch9", "smoke", [box[0], box[0]])
+
+
+def test_default_format_and_a_second_report_into_the_same_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "ROOT", tmp_path)
+    monkeypatch.delenv("SCPAPER_RESULTS", raising=False)
+    monkeypatch.setattr(claims, "glue", lambda name, value, display=True: None)
+    tiny = claims.empirical("k", "s", "p", Interval(1.5e-5, 1e-5, 2e-5, 9, "m"), 0.0, "above")
+    assert tiny.measured == "1.5e-05 [1e-05, 2e-05]" and tiny.rule == "> 0 (95 % CI, m)"
+    claims.report("ch1", "smoke", [tiny])
+    claims.report("ch2", "smoke", [tiny])  # the results folder exists already
+    assert sorted(p.name for p in (tmp_path / "results" / "smoke").iterdir()) == ["ch1_claims.json", "ch2_claims.json"]

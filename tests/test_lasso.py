@@ -311,3 +311,45 @@ def test_more_one_line_errors_and_float32_codes_are_certified_in_float64():
     res = lasso.solve(D, X, 0.05)
     single = lasso.certify(D.float(), X.float(), res.codes.float(), 0.05)
     assert single.kkt.dtype == torch.float64 and (single.kkt < 1e-6).all()
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_kkt_residual_against_numpy_with_per_atom_lambda(nonneg):
+    """Max violation of the lasso's optimality conditions, written out in NumPy for arbitrary codes."""
+    D = _random_dictionary(8, 12, 37).numpy()
+    X = np.random.default_rng(38).normal(size=(6, 8))
+    lam = np.linspace(0.05, 0.6, 12)
+    A = np.random.default_rng(39).normal(size=(6, 12)) * (np.random.default_rng(40).random((6, 12)) < 0.3)
+    if nonneg:
+        A = np.abs(A)
+        A[5, 0] = -0.1  # one infeasible code
+    G = (X - A @ D.T) @ D
+    active = A != 0
+    inactive = np.maximum((G if nonneg else np.abs(G)) - lam, 0)
+    over = np.where(active, np.abs(G - lam * np.sign(A)), inactive)
+    expected = over.max(1)
+    if nonneg:
+        expected[5] = np.inf
+    args = (torch.from_numpy(D), torch.from_numpy(X), torch.from_numpy(A), torch.from_numpy(lam))
+    got = lasso.kkt_residual(*args, nonneg=nonneg)
+    assert np.allclose(got.numpy(), expected, rtol=0, atol=1e-12)
+    assert np.allclose(lasso.certify(*args, nonneg=nonneg).kkt.numpy(), expected, rtol=0, atol=1e-12)
+    signed = lasso.solve(torch.from_numpy(D), torch.from_numpy(X), 0.05)
+    assert (signed.codes < 0).any() and (lasso.kkt_residual(torch.from_numpy(D), torch.from_numpy(X), signed.codes, 0.05) < 1e-12).all()
+
+
+def test_certificate_tolerances_are_strict_and_relative_per_sample():
+    """eq 9's bounds are strict (< 1e-5, < 1e-4), the active error is relative to each sample's own code,
+    a code entry of exactly 1 counts as active, and an inactive atom exactly 1e-5 inside λ leaves the code unique."""
+    I2 = torch.eye(2, dtype=torch.float64)
+    at_tol = lasso.certify(I2, torch.tensor([[1.5, 1e-5]], dtype=torch.float64), torch.tensor([[1.5, 0.0]], dtype=torch.float64), 0.0)
+    assert not at_tol.certified.item()  # inactive violation of exactly 1e-5 is not below 1e-5
+    X = torch.tensor([[1000.0, 0.0], [1.5, 0.0]], dtype=torch.float64)
+    codes = torch.tensor([[1000.0, 0.0], [1.5 * (1 + 2e-4), 0.0]], dtype=torch.float64)
+    assert lasso.certify(I2, X, codes, 0.0).certified.tolist() == [True, False]
+    one = lasso.certify(I2, torch.tensor([[1.5, 0.2]], dtype=torch.float64), torch.tensor([[1.0, 0.0]], dtype=torch.float64), 0.5)
+    assert one.certified.item() and one.kkt.item() < 1e-12
+    D = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]], dtype=torch.float64)  # atoms e₁, e₂, −e₂
+    x = torch.tensor([[1.0 + 1e-5, 0.0]], dtype=torch.float64)
+    cert = lasso.certify(D, x, torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64), 1e-5)
+    assert cert.certified.item() and cert.unique.item()  # e₂ and −e₂ sit 1e-5 below λ: not at the threshold
