@@ -117,6 +117,7 @@ def test_a_source_edit_changes_the_key(tmp_path, monkeypatch):
     (copy / "extra.py").rename(copy / "other.py")
     renamed = key()
     (copy / "notes.txt").write_text("not source")
+    (tmp_path / "beside.py").write_text("x = 1")  # outside the package
     assert len({first, edited, added, renamed}) == 4 and key() == renamed
 
 
@@ -126,6 +127,8 @@ def test_key_separates_functions_arguments_and_containers():
     assert len({k(_square, 1, power=2), k(_square, 1, power=3), k(_square, 1), k(_square, power=1)}) == 4
     assert len({k(_square, (1, 2)), k(_square, [1, 2]), k(_square, [1, [2]]), k(_square, [2, 1]), k(_square, [1])}) == 5
     assert k(_square, {"a": 1, "b": 2}) == k(_square, {"b": 2, "a": 1}) != k(_square, {"a": 2, "b": 1})
+    assert k(_square, {"a": 1}) != k(_square, {"b": 1}) and k(_square, {1: "a", "b": 2}) == k(_square, {"b": 2, 1: "a"})
+    assert k(_square, [[1], 2]) != k(_square, [[1, 2]])  # lengths keep nested lists apart
     assert len({k(_square, 1), k(_square, 1.0), k(_square, True), k(_square, "1"), k(_square, b"1")}) == 5
     assert len({k(_square, np.zeros(3)), k(_square, np.zeros(3, dtype=np.float32)), k(_square, np.zeros((3, 1)))}) == 3
     assert k(_square, np.arange(3.0)) != k(_square, np.arange(1.0, 4.0))
@@ -173,6 +176,15 @@ def test_sweep_removes_only_dead_writers_temp_files():
     cache._sweep(folder)
     assert sorted(p.name for p in folder.iterdir()) == sorted(names[1:])  # an unreadable pid is left alone
     assert not cache._pid_alive(dead.pid) and cache._pid_alive(os.getpid()) and cache._pid_alive(1)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    try:
+        assert cache._pid_alive(live.pid)
+        time.sleep(0.2)
+        assert live.poll() is None, "probing a writer must not send it a signal"
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_atomic_save_replaces_and_cleans_up_on_failure(tmp_path):
@@ -184,3 +196,19 @@ def test_atomic_save_replaces_and_cleans_up_on_failure(tmp_path):
         cache.atomic_save({"value": lambda: 0}, path)  # cannot be pickled
     assert torch.load(path, weights_only=False) == {"value": 2}
     assert sorted(p.name for p in path.parent.iterdir()) == ["entry.pt"]
+
+
+def test_writes_go_through_a_temp_file_named_for_the_sweep(tmp_path, monkeypatch):
+    """The temp file sits beside the entry and names the writer's pid, which is what _sweep reads."""
+    seen = []
+    mkstemp = cache.tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = mkstemp(*args, **kwargs)
+        seen.append(Path(name))
+        return fd, name
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", spy)
+    cache.atomic_save(1, tmp_path / "entry.pt")
+    (tmp,) = seen
+    assert tmp.parent == tmp_path and tmp.name.startswith(f".tmp-{os.getpid()}-") and not tmp.exists()

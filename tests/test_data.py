@@ -180,6 +180,12 @@ def test_idx_reader_against_a_hand_written_file(fake_root, monkeypatch):
     _register(monkeypatch, fake_root / "data", "mnist/t10k-labels-idx1-ubyte.gz", labels)
     X, y = data.load_mnist("test")
     assert torch.equal(X, torch.from_numpy(images.astype(np.float32) / 255)) and y.tolist() == [7, 1]
+    wide = np.arange(70_000, dtype=np.uint32).astype(np.uint8).reshape(1, 1, 70_000)  # a dimension above 2¹⁶
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in wide.shape)
+    _register(monkeypatch, fake_root / "data", "mnist/train-images-idx3-ubyte.gz", gzip.compress(header + wide.tobytes()))
+    _register(monkeypatch, fake_root / "data", "mnist/train-labels-idx1-ubyte.gz", labels)
+    X, y = data.load_mnist()  # the training split by default
+    assert X.shape == (1, 1, 70_000) and torch.equal(X[0, 0, :300] * 255, torch.arange(300.0) % 256)
     _register(monkeypatch, fake_root / "data", "mnist/train-images-idx3-ubyte.gz", labels)
     with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte.gz is not an IDX file of magic 2051 \(found 2049\)$"):
         data.load_mnist("train")
@@ -194,16 +200,17 @@ def test_full_cifar10_is_read_from_shards_in_a_fixed_shuffled_order(fake_root, t
     for i, shard in enumerate(shards):
         _register(monkeypatch, full, f"cifar10/train_images_{i:02d}.npy", _npy(shard))
     _register(monkeypatch, full, "cifar10/train_labels.npy", _npy(labels.astype(np.uint8)))
-    X, y = data.load_cifar10("train", full=True)
+    X, y = data.load_cifar10(full=True)  # the training split by default
     order = np.random.default_rng(0).permutation(20)  # the documented fixed order (seed 0)
     images = np.concatenate(shards)[order]
     assert X.shape == (20, 3, 32, 32) and X.dtype == torch.uint8 and X.is_contiguous()
     assert torch.equal(X, torch.from_numpy(images).permute(0, 3, 1, 2)) and y.tolist() == labels[order].tolist()
     assert y.dtype == torch.int64
-    _register(monkeypatch, full, "cifar10/test_images.npy", _npy(shards[0]))
+    test = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    _register(monkeypatch, full, "cifar10/test_images.npy", _npy(test))
     _register(monkeypatch, full, "cifar10/test_labels.npy", _npy(labels[:4]))
     Xt, yt = data.load_cifar10("test", full=True)
-    assert torch.equal(Xt, torch.from_numpy(shards[0][np.random.default_rng(0).permutation(4)]).permute(0, 3, 1, 2))
+    assert torch.equal(Xt, torch.from_numpy(test[np.random.default_rng(0).permutation(4)]).permute(0, 3, 1, 2))
     with pytest.raises(ValueError, match=r"^unknown CIFAR-10 split 'val': choose train or test$"):
         data.load_cifar10("val")
 
@@ -213,3 +220,15 @@ def test_subset_loader_keeps_the_stored_order_and_channels():
     raw = np.load(REPO_DATA / "cifar10_subset/test_images.npy")
     assert torch.equal(X[3], torch.from_numpy(raw[3]).permute(2, 0, 1)) and X.is_contiguous()
     assert y.tolist() == np.load(REPO_DATA / "cifar10_subset/test_labels.npy").tolist() and y.dtype == torch.int64
+
+
+def test_each_file_is_hashed_once_while_unchanged(fake_root, monkeypatch):
+    target = fake_root / "data" / NAME
+    target.parent.mkdir(parents=True)
+    shutil.copy(REPO_DATA / NAME, target)
+    calls = []
+    sha256_of = data.sha256_of
+    monkeypatch.setattr(data, "sha256_of", lambda path: calls.append(path) or sha256_of(path))
+    for _ in range(3):
+        assert data.locate(NAME) == target
+    assert calls == [target]

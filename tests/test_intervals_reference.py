@@ -105,3 +105,10 @@ def test_scaled_and_text():
     assert (flipped.low, flipped.high) == (-0.03, 0.005)
     assert pct.text() == "1.25 [-0.5, 3]" and pct.text(".1f", " pts") == "1.2 pts [-0.5 pts, 3.0 pts]"
     assert Interval(1.0, -math.inf, math.inf, 1, "one seed").text() == "1 [±∞, ±∞]"
+
+
+def test_labels_of_one_seed_and_of_small_numbers():
+    assert intervals.over_seeds([0.5]).method == "one seed"
+    with pytest.raises(ValueError, match=r"^values per seed is empty$"):
+        intervals.over_seeds([])
+    assert Interval(2.5e-7, 1e-7, 4e-7, 3, "m").text() == "2.5e-07 [1e-07, 4e-07]"

@@ -353,3 +353,9 @@ def test_certificate_tolerances_are_strict_and_relative_per_sample():
     x = torch.tensor([[1.0 + 1e-5, 0.0]], dtype=torch.float64)
     cert = lasso.certify(D, x, torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64), 1e-5)
     assert cert.certified.item() and cert.unique.item()  # e₂ and −e₂ sit 1e-5 below λ: not at the threshold
+
+
+def test_inputs_on_two_devices_are_refused():
+    D = _random_dictionary(4, 6, 41)
+    with pytest.raises(ValueError, match=r"^D is on cpu but X on meta$"):
+        lasso.solve(D, torch.empty(3, 4, dtype=torch.float64, device="meta"), 0.1)
