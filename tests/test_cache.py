@@ -114,7 +114,7 @@ def test_a_source_edit_changes_the_key(tmp_path, monkeypatch):
     edited = key()
     (copy / "extra.py").write_text("")
     added = key()
-    (copy / "extra.py").rename(copy / "other.py")
+    (copy / "extra.py").rename(copy / "extra_two.py")  # same place in the sorted list: only its name differs
     renamed = key()
     (copy / "notes.txt").write_text("not source")
     (tmp_path / "beside.py").write_text("x = 1")  # outside the package

@@ -15,7 +15,7 @@ def _t_interval(values: np.ndarray) -> tuple[float, float]:
     return stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
 
 
-@pytest.mark.parametrize("k, n", [(0, 12), (3, 12), (12, 12), (412, 1000)])
+@pytest.mark.parametrize("k, n", [(0, 12), (3, 12), (12, 12), (412, 1000), (1, 1)])
 def test_proportion_is_clopper_pearson_from_the_beta_quantiles(k, n):
     low = 0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1)
     high = 1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k)
@@ -24,7 +24,7 @@ def test_proportion_is_clopper_pearson_from_the_beta_quantiles(k, n):
     assert (p.low, p.high) == pytest.approx((low, high), abs=1e-9)
 
 
-@pytest.mark.parametrize("k, n", [(1, 0), (-1, 5), (6, 5)])
+@pytest.mark.parametrize("k, n", [(1, 0), (0, 0), (-1, 5), (6, 5)])
 def test_proportion_refuses_impossible_counts(k, n):
     with pytest.raises(ValueError, match=rf"^need 0 ≤ successes ≤ n and n > 0, got {k} of {n}$"):
         intervals.proportion(k, n)
@@ -66,6 +66,12 @@ def test_degenerate_and_single_samples():
             intervals.mean(bad)
     with pytest.raises(ValueError, match=r"^b holds NaN or inf values$"):
         intervals.paired_difference([1.0, 2.0], [1.0, math.inf])
+    with pytest.raises(ValueError, match=r"^a is empty$"):
+        intervals.paired_difference([], [1.0])
+    with pytest.raises(ValueError, match=r"^x holds NaN or inf values$"):
+        intervals.rank_correlation([1.0, 2.0, math.nan], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"^y is empty$"):
+        intervals.rank_correlation([1.0, 2.0, 3.0], [])
 
 
 def test_bootstrap_uses_enough_resamples_for_a_stable_95_percent_interval():
@@ -90,7 +96,9 @@ def test_rank_correlation_is_spearman_with_a_paired_interval():
     flat = intervals.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
     assert (flat.estimate, flat.low, flat.high) == (0.0, -1.0, 1.0)
     tied = intervals.rank_correlation([0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0])
-    assert -1.0 <= tied.low <= tied.estimate <= tied.high <= 1.0  # resamples with a constant side count as ρ = 0
+    assert tied.low == 0.0 < tied.estimate <= tied.high <= 1.0  # a third of the resamples have a constant side: ρ = 0
+    unit = intervals.rank_correlation(np.arange(5.0), np.arange(5.0) / 4)  # a side whose range is exactly 1
+    assert (unit.estimate, unit.low, unit.high) == pytest.approx((1.0, 1.0, 1.0), abs=1e-12)
     with pytest.raises(ValueError, match=r"^need ≥ 3 pairs of equal length, got 2 and 2$"):
         intervals.rank_correlation([1.0, 2.0], [2.0, 1.0])
     with pytest.raises(ValueError, match=r"^need ≥ 3 pairs of equal length, got 3 and 4$"):
