@@ -6,7 +6,7 @@ Each module gets a scratch folder .cache/mutation/<module>/ (the repository's sc
 in, a setup.cfg written from modules.toml) where `mutmut run` mutates only that module's file and runs
 only that module's tests. Killed = killed, timed out or caught by a crash; the mutants listed in
 mutation/equivalent.md are left out of the rate. --report prints the table from the last run only;
---survivors reruns only the last run's surviving mutants, against the tests as they are now.
+--survivors reruns only the last run's surviving and unchecked mutants, against the tests as they are now.
 """
 
 from __future__ import annotations
@@ -81,12 +81,14 @@ def tally(name: str, spec: dict, equivalent: dict[str, str]) -> dict:
     if spec.get("only"):  # the functions this module's run is restricted to
         codes = {k: c for k, c in codes.items() if any(fnmatch.fnmatch(k, g) for g in spec["only"])}
     survivors = sorted(k for k, c in codes.items() if c in SURVIVED and k not in equivalent)
+    unchecked_names = sorted(k for k, c in codes.items() if c is None)
     killed = sum(c in KILLED for c in codes.values())
     unchecked = sum(c is None for c in codes.values())
-    equiv = sum(k in equivalent for k, c in codes.items() if c not in KILLED)
+    equiv = sum(k in equivalent for k, c in codes.items() if c in SURVIVED)
     judged = len(codes) - equiv - unchecked
     return {"module": name, "total": len(codes), "killed": killed, "equivalent": equiv, "unchecked": unchecked,
-            "survived": survivors, "rate": killed / judged if judged else float("nan")}
+            "survived": survivors, "unchecked_names": unchecked_names,
+            "rate": killed / judged if judged else float("nan")}
 
 
 def main(argv: list[str]) -> None:
@@ -100,7 +102,8 @@ def main(argv: list[str]) -> None:
     equivalent = equivalents()
     if "--report" not in argv:
         for name in names:
-            again = tally(name, config[name], equivalent).get("survived") if "--survivors" in argv else None
+            last = tally(name, config[name], equivalent)
+            again = last.get("survived", []) + last.get("unchecked_names", []) if "--survivors" in argv else None
             run(name, config[name], settings, again)
     rows = [tally(n, config[n], equivalent) for n in names]
     print(f"\n{'module':<12}{'mutants':>8}{'killed':>8}{'equiv.':>8}{'survived':>9}{'unchecked':>10}{'kill rate':>11}")
