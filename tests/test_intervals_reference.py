@@ -94,7 +94,7 @@ def test_rank_correlation_is_spearman_with_a_paired_interval():
     z, half = math.atanh(rho), 1.96 * math.sqrt(1.06 / 297)  # Fisher's z with the Fieller–Hartley–Pearson variance
     assert got.low == pytest.approx(math.tanh(z - half), abs=0.03) and got.high == pytest.approx(math.tanh(z + half), abs=0.03)
     flat = intervals.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
-    assert (flat.estimate, flat.low, flat.high) == (0.0, -1.0, 1.0)
+    assert (flat.estimate, flat.low, flat.high, flat.n, flat.method) == (0.0, -1.0, 1.0, 3, "undefined (a constant side)")
     tied = intervals.rank_correlation([0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0])
     assert tied.low == 0.0 < tied.estimate <= tied.high <= 1.0  # a third of the resamples have a constant side: ρ = 0
     unit = intervals.rank_correlation(np.arange(5.0), np.arange(5.0) / 4)  # a side whose range is exactly 1
