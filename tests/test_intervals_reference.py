@@ -90,7 +90,7 @@ def test_rank_correlation_is_spearman_with_a_paired_interval():
     y = x + rng.normal(size=300)
     got = intervals.rank_correlation(x, y)
     rho = stats.spearmanr(x, y).statistic
-    assert got.estimate == pytest.approx(rho, abs=1e-12) and got.n == 300
+    assert got.estimate == pytest.approx(rho, abs=1e-12) and got.n == 300 and got.method == "Spearman, paired bootstrap"
     z, half = math.atanh(rho), 1.96 * math.sqrt(1.06 / 297)  # Fisher's z with the Fieller–Hartley–Pearson variance
     assert got.low == pytest.approx(math.tanh(z - half), abs=0.03) and got.high == pytest.approx(math.tanh(z + half), abs=0.03)
     flat = intervals.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
