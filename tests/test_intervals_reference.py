@@ -120,3 +120,10 @@ def test_labels_of_one_seed_and_of_small_numbers():
     with pytest.raises(ValueError, match=r"^values per seed is empty$"):
         intervals.over_seeds([])
     assert Interval(2.5e-7, 1e-7, 4e-7, 3, "m").text() == "2.5e-07 [1e-07, 4e-07]"
+
+
+def test_only_constant_samples_get_a_degenerate_interval():
+    """Samples (or paired differences) whose range is 1, or pairs whose sum is constant, are resampled as usual."""
+    for got in (intervals.mean([0.0, 1.0] * 10), intervals.paired_difference([1.0, 0.0] * 10, [0.0] * 20),
+                intervals.paired_difference(np.arange(20.0), np.arange(20.0)[::-1])):
+        assert got.low < got.estimate < got.high
