@@ -127,3 +127,12 @@ def test_only_constant_samples_get_a_degenerate_interval():
     for got in (intervals.mean([0.0, 1.0] * 10), intervals.paired_difference([1.0, 0.0] * 10, [0.0] * 20),
                 intervals.paired_difference(np.arange(20.0), np.arange(20.0)[::-1])):
         assert got.low < got.estimate < got.high
+
+
+def test_boolean_and_unsigned_scores_are_read_as_floats():
+    right = np.array([True, False, True, True] * 5)
+    other = np.array([False, True, True, False] * 5)
+    got = intervals.paired_difference(right, other)  # 0/1 correctness as booleans
+    assert got.estimate == pytest.approx(0.25) and got.low < 0.25 < got.high
+    small = intervals.paired_difference(other.astype(np.uint8), right.astype(np.uint8))  # 0 − 1 must not wrap to 255
+    assert small.estimate == pytest.approx(-0.25) and small.high < 1
