@@ -114,3 +114,10 @@ render-full: env assets
 
 clean:
 	rm -rf _build book/executed results/smoke results/default results/full-dry-run
+
+# Mutation testing of the core modules (mutation/modules.toml; slow, not in CI): prints the kill rate per module.
+.PHONY: mutants
+MODULES ?=
+mutants: env
+	$(PY) -m pip install -q "mutmut==3.8.1"
+	nice -n 19 $(PY) mutation/run.py $(MODULES)

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +93,122 @@ def test_kill_mid_write_leaves_no_entry_and_rerun_heals(tmp_path):
     assert not list(folder.rglob(".tmp-*"))
     (entry,) = folder.rglob("*.pt")
     assert torch.equal(torch.load(entry, weights_only=False)["value"], torch.ones(10))
+
+
+def test_a_source_edit_changes_the_key(tmp_path, monkeypatch):
+    """The key hashes every .py file of the package: an edit, a new file or a rename each give a new key."""
+    import shutil
+
+    copy = tmp_path / "scpaper"
+    shutil.copytree(Path(cache.__file__).resolve().parents[1], copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "__file__", str(copy / "book" / "cache.py"))
+
+    def key() -> str:
+        monkeypatch.setattr(cache, "_SOURCE_DIGEST", None)
+        return cache.key_of(_square, (torch.ones(2),), {"power": 2}, ())
+
+    first = key()
+    assert key() == first and cache.source_digest() == cache.source_digest()
+    lasso = copy / "lasso.py"
+    lasso.write_text(lasso.read_text().replace("ACTIVE_TOL = 1e-4", "ACTIVE_TOL = 1e-3"))
+    edited = key()
+    (copy / "extra.py").write_text("")
+    added = key()
+    (copy / "extra.py").rename(copy / "extra_two.py")  # same place in the sorted list: only its name differs
+    renamed = key()
+    (copy / "notes.txt").write_text("not source")
+    (tmp_path / "beside.py").write_text("x = 1")  # outside the package
+    assert len({first, edited, added, renamed}) == 4 and key() == renamed
+
+
+def test_key_separates_functions_arguments_and_containers():
+    k = lambda fn, *a, **kw: cache.key_of(fn, a, kw, ())  # noqa: E731
+    assert k(_square, 1) != k(test_a_source_edit_changes_the_key, 1)
+    assert len({k(_square, 1, power=2), k(_square, 1, power=3), k(_square, 1), k(_square, power=1)}) == 4
+    assert len({k(_square, (1, 2)), k(_square, [1, 2]), k(_square, [1, [2]]), k(_square, [2, 1]), k(_square, [1])}) == 5
+    assert k(_square, {"a": 1, "b": 2}) == k(_square, {"b": 2, "a": 1}) != k(_square, {"a": 2, "b": 1})
+    assert k(_square, {"a": 1}) != k(_square, {"b": 1}) and k(_square, {1: "a", "b": 2}) == k(_square, {"b": 2, 1: "a"})
+    assert k(_square, [[1], 2]) != k(_square, [[1, 2]])  # lengths keep nested lists apart
+    assert len({k(_square, 1), k(_square, 1.0), k(_square, True), k(_square, "1"), k(_square, b"1")}) == 5
+    assert len({k(_square, np.zeros(3)), k(_square, np.zeros(3, dtype=np.float32)), k(_square, np.zeros((3, 1)))}) == 3
+    assert k(_square, np.arange(3.0)) != k(_square, np.arange(1.0, 4.0))
+    assert len({k(_square, torch.arange(3.0)), k(_square, torch.arange(1.0, 4.0)), k(_square, torch.zeros(0))}) == 3
+    assert k(_square, torch.zeros(2, 3)) != k(_square, torch.zeros(3, 2))
+    assert k(_square, torch.zeros(3)) == k(_square, torch.zeros(6)[::2])  # content, not the memory layout
+    assert k(_square, runtime.Preset("toy", "smoke", {"n": 1})) == k(_square, {"n": 1}) != k(_square, runtime.Preset("toy", "smoke", {"n": 2}))
+    assert len(k(_square, None)) == 32
+
+
+def test_refresh_zero_or_empty_reads_the_cache(monkeypatch):
+    CALLS.clear()
+    x = torch.full((2,), 3.0)
+    _square(x)
+    for value in ("0", ""):
+        monkeypatch.setenv("SCPAPER_REFRESH", value)
+        assert not cache.refreshing()
+        _square(x)
+    assert len(CALLS) == 1
+    monkeypatch.setenv("SCPAPER_REFRESH", "yes")
+    assert cache.refreshing()
+
+
+def test_entry_lives_under_the_function_name_with_its_metadata():
+    import json
+
+    _square(torch.ones(1), power=4)
+    folder = runtime.paths().cache / f"{__name__}._square"
+    (entry,) = folder.glob("*.pt")
+    assert entry.stem == cache.key_of(_square, (torch.ones(1),), {"power": 4}, ("mnist/t10k-labels-idx1-ubyte.gz",))
+    stored = torch.load(entry, weights_only=False)
+    meta = json.loads(stored["meta"])
+    assert meta["function"] == f"{__name__}._square" and 0 <= meta["seconds"] < 60
+    assert torch.equal(stored["value"], torch.ones(1))
+
+
+def test_sweep_removes_only_dead_writers_temp_files():
+    folder = runtime.paths().cache / "swept"
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    names = [f".tmp-{dead.pid}-a", f".tmp-{os.getpid()}-b", f".tmp-{os.getppid()}-c", ".tmp-notapid", "kept.pt"]
+    for name in names:
+        (folder / name).write_bytes(b"")
+    cache._sweep(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names[1:])  # an unreadable pid is left alone
+    assert not cache._pid_alive(dead.pid) and cache._pid_alive(os.getpid()) and cache._pid_alive(1)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    try:
+        assert cache._pid_alive(live.pid)
+        time.sleep(0.2)
+        assert live.poll() is None, "probing a writer must not send it a signal"
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_atomic_save_replaces_and_cleans_up_on_failure(tmp_path):
+    path = tmp_path / "deep" / "entry.pt"
+    cache.atomic_save({"value": 1}, path)
+    cache.atomic_save({"value": 2}, path)
+    assert torch.load(path, weights_only=False) == {"value": 2}
+    with pytest.raises(Exception):
+        cache.atomic_save({"value": lambda: 0}, path)  # cannot be pickled
+    assert torch.load(path, weights_only=False) == {"value": 2}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["entry.pt"]
+
+
+def test_writes_go_through_a_temp_file_named_for_the_sweep(tmp_path, monkeypatch):
+    """The temp file sits beside the entry and names the writer's pid, which is what _sweep reads."""
+    seen = []
+    mkstemp = cache.tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = mkstemp(*args, **kwargs)
+        seen.append(Path(name))
+        return fd, name
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", spy)
+    cache.atomic_save(1, tmp_path / "entry.pt")
+    (tmp,) = seen
+    assert tmp.parent == tmp_path and tmp.name.startswith(f".tmp-{os.getpid()}-") and not tmp.exists()

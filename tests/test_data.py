@@ -1,5 +1,6 @@
 """Data files: sha256 checks, one-line errors, and the loaders' shapes, types and ranges."""
 
+import os
 import shutil
 
 import numpy as np
@@ -120,3 +121,129 @@ def test_kodak_luminance_is_linear_y_of_the_srgb_channels():
         srgb_to_linear(np.array([1.5]))
     with pytest.raises(ValueError, match="8-bit"):
         linear_luminance(rgb.astype(np.float64))
+
+
+def test_sha256_of_reads_every_block(tmp_path):
+    import hashlib
+
+    path = tmp_path / "blob"
+    path.write_bytes(np.random.default_rng(0).bytes(5 * 2**20 // 2 + 7))  # 2.5 MiB: three blocks
+    assert data.sha256_of(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_committed_files_match_the_registry_by_an_independent_hash():
+    import hashlib
+
+    present = [n for n in data.REGISTRY if (REPO_DATA / n).is_file()]
+    assert len(present) >= 14, "MNIST, the CIFAR-10 subset and the natural images are committed"
+    for name in present:
+        assert hashlib.sha256((REPO_DATA / name).read_bytes()).hexdigest() == data.expected_sha256(name)
+    with pytest.raises(data.DataError, match=r"^unknown data file 'mnist/nothing'$"):
+        data.expected_sha256("mnist/nothing")
+
+
+def test_an_edit_after_verification_is_caught(fake_root):
+    target = fake_root / "data" / NAME
+    target.parent.mkdir(parents=True)
+    shutil.copy(REPO_DATA / NAME, target)
+    assert data.locate(NAME) == target and data.locate(NAME) == target
+    raw = bytearray(target.read_bytes())
+    raw[50] ^= 0x01  # same size: only the modification time tells the cached check that the file changed
+    target.write_bytes(bytes(raw))
+    stat = target.stat()
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(data.DataError, match="^corrupt data file"):
+        data.locate(NAME)
+
+
+def test_repository_copy_comes_before_scpaper_data(fake_root, tmp_path_factory, monkeypatch):
+    elsewhere = tmp_path_factory.mktemp("full")
+    for folder in (fake_root / "data", elsewhere):
+        (folder / "mnist").mkdir()
+        shutil.copy(REPO_DATA / NAME, folder / NAME)
+    monkeypatch.setenv("SCPAPER_DATA", str(elsewhere))
+    assert data.locate(NAME) == fake_root / "data" / NAME
+    assert data.full_data_dir() == elsewhere
+    monkeypatch.setenv("SCPAPER_DATA", "")
+    assert data.full_data_dir() is None
+
+
+def _register(monkeypatch, folder, name: str, payload: bytes) -> None:
+    """Write payload as data file name under folder and register its sha256 for this test."""
+    import hashlib
+
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(payload)
+    monkeypatch.setitem(data.REGISTRY, name, data.DataFile(hashlib.sha256(payload).hexdigest(), "test"))
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_idx_reader_against_a_hand_written_file(fake_root, monkeypatch):
+    import gzip
+
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (2, 3, 4))
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-images-idx3-ubyte.gz", gzip.compress(header + images.tobytes()))
+    labels = gzip.compress((2049).to_bytes(4, "big") + (2).to_bytes(4, "big") + bytes([7, 1]))
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-labels-idx1-ubyte.gz", labels)
+    X, y = data.load_mnist("test")
+    assert torch.equal(X, torch.from_numpy(images.astype(np.float32) / 255)) and y.tolist() == [7, 1]
+    wide = np.arange(70_000, dtype=np.uint32).astype(np.uint8).reshape(1, 1, 70_000)  # a dimension above 2¹⁶
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in wide.shape)
+    _register(monkeypatch, fake_root / "data", "mnist/train-images-idx3-ubyte.gz", gzip.compress(header + wide.tobytes()))
+    _register(monkeypatch, fake_root / "data", "mnist/train-labels-idx1-ubyte.gz", labels)
+    X, y = data.load_mnist()  # the training split by default
+    assert X.shape == (1, 1, 70_000) and torch.equal(X[0, 0, :300] * 255, torch.arange(300.0) % 256)
+    _register(monkeypatch, fake_root / "data", "mnist/train-images-idx3-ubyte.gz", labels)
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte.gz is not an IDX file of magic 2051 \(found 2049\)$"):
+        data.load_mnist("train")
+
+
+def test_full_cifar10_is_read_from_shards_in_a_fixed_shuffled_order(fake_root, tmp_path_factory, monkeypatch):
+    full = tmp_path_factory.mktemp("full")
+    monkeypatch.setenv("SCPAPER_DATA", str(full))
+    rng = np.random.default_rng(5)
+    shards = [rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8) for _ in range(5)]
+    labels = np.arange(20) % 10
+    for i, shard in enumerate(shards):
+        _register(monkeypatch, full, f"cifar10/train_images_{i:02d}.npy", _npy(shard))
+    _register(monkeypatch, full, "cifar10/train_labels.npy", _npy(labels.astype(np.uint8)))
+    X, y = data.load_cifar10(full=True)  # the training split by default
+    order = np.random.default_rng(0).permutation(20)  # the documented fixed order (seed 0)
+    images = np.concatenate(shards)[order]
+    assert X.shape == (20, 3, 32, 32) and X.dtype == torch.uint8 and X.is_contiguous()
+    assert torch.equal(X, torch.from_numpy(images).permute(0, 3, 1, 2)) and y.tolist() == labels[order].tolist()
+    assert y.dtype == torch.int64
+    test = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    _register(monkeypatch, full, "cifar10/test_images.npy", _npy(test))
+    _register(monkeypatch, full, "cifar10/test_labels.npy", _npy(labels[:4]))
+    Xt, yt = data.load_cifar10("test", full=True)
+    assert torch.equal(Xt, torch.from_numpy(test[np.random.default_rng(0).permutation(4)]).permute(0, 3, 1, 2))
+    with pytest.raises(ValueError, match=r"^unknown CIFAR-10 split 'val': choose train or test$"):
+        data.load_cifar10("val")
+
+
+def test_subset_loader_keeps_the_stored_order_and_channels():
+    X, y = data.load_cifar10("test")
+    raw = np.load(REPO_DATA / "cifar10_subset/test_images.npy")
+    assert torch.equal(X[3], torch.from_numpy(raw[3]).permute(2, 0, 1)) and X.is_contiguous()
+    assert y.tolist() == np.load(REPO_DATA / "cifar10_subset/test_labels.npy").tolist() and y.dtype == torch.int64
+
+
+def test_each_file_is_hashed_once_while_unchanged(fake_root, monkeypatch):
+    target = fake_root / "data" / NAME
+    target.parent.mkdir(parents=True)
+    shutil.copy(REPO_DATA / NAME, target)
+    calls = []
+    sha256_of = data.sha256_of
+    monkeypatch.setattr(data, "sha256_of", lambda path: calls.append(path) or sha256_of(path))
+    for _ in range(3):
+        assert data.locate(NAME) == target
+    assert calls == [target]

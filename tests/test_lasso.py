@@ -238,3 +238,124 @@ def test_bad_inputs_are_one_line_errors():
         lasso.solve(D, X, 0.1, nonneg=True, init=-torch.ones(3, 6))
     with pytest.raises(ValueError, match=r"^codes must have shape \(3, 6\), got \(6,\)$"):
         lasso.kkt_residual(D, X, torch.zeros(6), 0.1)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_certificate_of_the_zero_code_switches_at_lambda_max(nonneg):
+    """The zero code is optimal iff λ ≥ λ_max = max|Dᵀx| (max (Dᵀx)₊ when a ≥ 0), computed here in NumPy."""
+    D = _random_dictionary(10, 25, 30)
+    X = torch.randn(4, 10, generator=_gen(31), dtype=torch.float64)
+    corr = X.numpy() @ D.numpy()
+    lam_max = (np.maximum(corr, 0) if nonneg else np.abs(corr)).max(1)
+    zero = torch.zeros(4, 25, dtype=torch.float64)
+    for lam, expected in ((1.001, True), (0.999, False)):
+        for i in range(4):
+            cert = lasso.certify(D, X[i:i + 1], zero[:1], lam * lam_max[i], nonneg=nonneg)
+            assert cert.certified.item() is expected and cert.unique.item() is expected
+            kkt = lasso.kkt_residual(D, X[i:i + 1], zero[:1], lam * lam_max[i], nonneg=nonneg).item()
+            assert kkt == pytest.approx(max(0.0, (1 - lam) * lam_max[i]), abs=1e-12)
+
+
+def test_nonneg_certificate_rejects_signed_codes_and_accepts_zero_for_anticorrelated_inputs():
+    D = _random_dictionary(12, 20, 32)
+    X = torch.randn(5, 12, generator=_gen(33), dtype=torch.float64)
+    signed = lasso.solve(D, X, 0.1)
+    assert signed.certified.all() and (signed.codes < 0).any(1).all()
+    cert = lasso.certify(D, X, signed.codes, 0.1, nonneg=True)
+    assert not cert.certified.any() and not cert.unique.any() and torch.isinf(cert.kkt).all()
+    x = -torch.linalg.pinv(D.T) @ torch.ones(20, dtype=torch.float64)  # Dᵀx = −1 for every atom
+    zero = torch.zeros(1, 20, dtype=torch.float64)
+    assert lasso.certify(D, x[None], zero, 0.0, nonneg=True).certified.item()
+    assert not lasso.certify(D, x[None], zero, 0.0).certified.item()  # with free signs every atom violates
+
+
+def test_certificate_checks_every_part_of_eq_9_against_a_hand_built_code():
+    """Two orthonormal atoms: the lasso code is the soft threshold; each broken condition is caught alone."""
+    D = torch.eye(3, dtype=torch.float64)[:, :2]
+    x = torch.tensor([[2.0, -0.5, 1.0]], dtype=torch.float64)
+    good = torch.tensor([[1.5, 0.0]], dtype=torch.float64)  # λ = 0.5: a₁ = 2 − 0.5, a₂ at its threshold
+    assert lasso.certify(D, x, good, 0.5).certified.item()
+    assert lasso.certify(D, x, good, 0.5).unique.item()  # a₂ at its threshold, but D_E has full rank
+    assert not lasso.certify(D, x, good, 0.4).certified.item()  # inactive atom: |−0.5| > 0.4
+    assert not lasso.certify(D, x, torch.tensor([[1.5 * (1 + 2e-4), 0.0]], dtype=torch.float64), 0.5).certified.item()
+    assert lasso.certify(D, x, torch.tensor([[1.5 * (1 + 5e-5), 0.0]], dtype=torch.float64), 0.5).certified.item()
+    assert not lasso.certify(D, x, torch.tensor([[1.5, -1e-3]], dtype=torch.float64), 0.5).certified.item()
+    per_atom = torch.tensor([0.5, 0.6], dtype=torch.float64)
+    assert lasso.certify(D, x, good, per_atom).unique.item()  # a₂ strictly inside its threshold: unique
+
+
+def test_power_lipschitz_is_one_percent_above_the_squared_spectral_norm():
+    D = _coherent_dictionary(20, 40, 34)
+    L = lasso.power_lipschitz(D)
+    assert L == pytest.approx(1.01 * torch.linalg.matrix_norm(D, 2).item() ** 2, rel=1e-9)
+    assert lasso.power_lipschitz(D.float()) == pytest.approx(L, rel=1e-6)  # float64 arithmetic on the rounded atoms
+
+
+def test_more_one_line_errors_and_float32_codes_are_certified_in_float64():
+    D = _random_dictionary(4, 6, 35)
+    X = torch.randn(3, 4, generator=_gen(36), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^D must be a float tensor, got torch.int64$"):
+        lasso.solve(torch.ones(4, 6, dtype=torch.long), X, 0.1)
+    with pytest.raises(ValueError, match=r"^X must be a float tensor, got torch.int32$"):
+        lasso.certify(D, torch.ones(3, 4, dtype=torch.int32), torch.zeros(3, 6), 0.1)
+    with pytest.raises(ValueError, match=r"^D has no atoms$"):
+        lasso.solve(D[:, :0], X, 0.1)
+    with pytest.raises(ValueError, match=r"^codes contains NaN or inf$"):
+        lasso.certify(D, X, torch.full((3, 6), float("nan")), 0.1)
+    with pytest.raises(ValueError, match=r"^max_iter must be >= 0 and tol > 0, got 10 and 0$"):
+        lasso.solve(D, X, 0.1, tol=0, max_iter=10)
+    with pytest.raises(ValueError, match=r"^max_iter must be >= 0 and tol > 0, got -1 and 1e-05$"):
+        lasso.solve(D, X, 0.1, max_iter=-1)
+    with pytest.raises(ValueError, match=r"^code must have shape \(6,\) for D of shape \(4, 6\), got \(5,\)$"):
+        lasso.active_jacobian(D, torch.zeros(5, dtype=torch.float64))
+    res = lasso.solve(D, X, 0.05)
+    single = lasso.certify(D.float(), X.float(), res.codes.float(), 0.05)
+    assert single.kkt.dtype == torch.float64 and (single.kkt < 1e-6).all()
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_kkt_residual_against_numpy_with_per_atom_lambda(nonneg):
+    """Max violation of the lasso's optimality conditions, written out in NumPy for arbitrary codes."""
+    D = _random_dictionary(8, 12, 37).numpy()
+    X = np.random.default_rng(38).normal(size=(6, 8))
+    lam = np.linspace(0.05, 0.6, 12)
+    A = np.random.default_rng(39).normal(size=(6, 12)) * (np.random.default_rng(40).random((6, 12)) < 0.3)
+    if nonneg:
+        A = np.abs(A)
+        A[5, 0] = -0.1  # one infeasible code
+    G = (X - A @ D.T) @ D
+    active = A != 0
+    inactive = np.maximum((G if nonneg else np.abs(G)) - lam, 0)
+    over = np.where(active, np.abs(G - lam * np.sign(A)), inactive)
+    expected = over.max(1)
+    if nonneg:
+        expected[5] = np.inf
+    args = (torch.from_numpy(D), torch.from_numpy(X), torch.from_numpy(A), torch.from_numpy(lam))
+    got = lasso.kkt_residual(*args, nonneg=nonneg)
+    assert np.allclose(got.numpy(), expected, rtol=0, atol=1e-12)
+    assert np.allclose(lasso.certify(*args, nonneg=nonneg).kkt.numpy(), expected, rtol=0, atol=1e-12)
+    signed = lasso.solve(torch.from_numpy(D), torch.from_numpy(X), 0.05)
+    assert (signed.codes < 0).any() and (lasso.kkt_residual(torch.from_numpy(D), torch.from_numpy(X), signed.codes, 0.05) < 1e-12).all()
+
+
+def test_certificate_tolerances_are_strict_and_relative_per_sample():
+    """eq 9's bounds are strict (< 1e-5, < 1e-4), the active error is relative to each sample's own code,
+    a code entry of exactly 1 counts as active, and an inactive atom exactly 1e-5 inside λ leaves the code unique."""
+    I2 = torch.eye(2, dtype=torch.float64)
+    at_tol = lasso.certify(I2, torch.tensor([[1.5, 1e-5]], dtype=torch.float64), torch.tensor([[1.5, 0.0]], dtype=torch.float64), 0.0)
+    assert not at_tol.certified.item()  # inactive violation of exactly 1e-5 is not below 1e-5
+    X = torch.tensor([[1000.0, 0.0], [1.5, 0.0]], dtype=torch.float64)
+    codes = torch.tensor([[1000.0, 0.0], [1.5 * (1 + 2e-4), 0.0]], dtype=torch.float64)
+    assert lasso.certify(I2, X, codes, 0.0).certified.tolist() == [True, False]
+    one = lasso.certify(I2, torch.tensor([[1.5, 0.2]], dtype=torch.float64), torch.tensor([[1.0, 0.0]], dtype=torch.float64), 0.5)
+    assert one.certified.item() and one.kkt.item() < 1e-12
+    D = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]], dtype=torch.float64)  # atoms e₁, e₂, −e₂
+    x = torch.tensor([[1.0 + 1e-5, 0.0]], dtype=torch.float64)
+    cert = lasso.certify(D, x, torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64), 1e-5)
+    assert cert.certified.item() and cert.unique.item()  # e₂ and −e₂ sit 1e-5 below λ: not at the threshold
+
+
+def test_inputs_on_two_devices_are_refused():
+    D = _random_dictionary(4, 6, 41)
+    with pytest.raises(ValueError, match=r"^D is on cpu but X on meta$"):
+        lasso.solve(D, torch.empty(3, 4, dtype=torch.float64, device="meta"), 0.1)

@@ -75,3 +75,21 @@ def test_bad_lambda_and_k_are_one_line_errors():
         thresholds.ridge(u, float("nan"))
     with pytest.raises(ValueError, match=r"^k must lie in 0\.\.5, got 6$"):
         thresholds.top_k(u, 6)
+
+
+def test_lambda_keeps_the_input_dtype_and_rejects_a_matrix():
+    u64 = torch.tensor([0.3, -0.7], dtype=torch.float64)
+    assert thresholds.soft(u64, 0.1).tolist() == [0.3 - 0.1, -(0.7 - 0.1)]  # λ not rounded to float32 first
+    assert thresholds.soft_nonneg(u64, 0.1).tolist() == [0.3 - 0.1, 0.0]
+    assert thresholds.ridge(u64, 0.1).tolist() == [0.3 / 1.1, -0.7 / 1.1]
+    assert thresholds.soft(u64.float(), torch.tensor(0.1, dtype=torch.float64)).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"^lam must be a float or have one entry per atom \(2\), got shape \(1, 2\)$"):
+        thresholds.soft(u64, torch.ones(1, 2))
+
+
+def test_top_k_accepts_zero_and_all_atoms_and_names_the_last_dimension():
+    u = torch.tensor([[0.5, -2.0, 1.0]])
+    assert torch.equal(thresholds.top_k(u, 0), torch.zeros_like(u))
+    assert torch.equal(thresholds.top_k(u, 3), u)
+    with pytest.raises(ValueError, match=r"^k must lie in 0\.\.3, got 4$"):
+        thresholds.top_k(torch.zeros(2, 5, 3), 4)

@@ -1,0 +1,138 @@
+"""Intervals against independent references: textbook formulas in scipy.stats, not the module's own calls."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scpaper.book import intervals
+from scpaper.book.intervals import Interval
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float]:
+    """The Student-t 95 % interval of a mean, from scipy.stats.t.interval."""
+    return stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+
+
+@pytest.mark.parametrize("k, n", [(0, 12), (3, 12), (12, 12), (412, 1000), (1, 1)])
+def test_proportion_is_clopper_pearson_from_the_beta_quantiles(k, n):
+    low = 0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1)
+    high = 1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k)
+    p = intervals.proportion(k, n)
+    assert (p.estimate, p.n, p.method) == (k / n, n, "Clopper–Pearson")
+    assert (p.low, p.high) == pytest.approx((low, high), abs=1e-9)
+
+
+@pytest.mark.parametrize("k, n", [(1, 0), (0, 0), (-1, 5), (6, 5)])
+def test_proportion_refuses_impossible_counts(k, n):
+    with pytest.raises(ValueError, match=rf"^need 0 ≤ successes ≤ n and n > 0, got {k} of {n}$"):
+        intervals.proportion(k, n)
+
+
+def test_over_seeds_is_the_t_interval():
+    values = np.array([0.81, 0.86, 0.84, 0.90])
+    got = intervals.over_seeds(values)
+    assert (got.estimate, got.n, got.method) == (pytest.approx(values.mean()), 4, "t over seeds")
+    assert (got.low, got.high) == pytest.approx(_t_interval(values), abs=1e-12)
+    one = intervals.over_seeds([0.5])
+    assert (one.estimate, one.low, one.high, one.n) == (0.5, -math.inf, math.inf, 1)
+
+
+def test_bootstrap_intervals_agree_with_the_t_interval_on_a_large_sample():
+    rng = np.random.default_rng(1)
+    a = rng.normal(1.0, 2.0, 3000)
+    b = a - 0.3 + rng.normal(0.0, 0.5, 3000)
+    for got, values in ((intervals.mean(a), a), (intervals.paired_difference(a, b), a - b)):
+        low, high = _t_interval(values)
+        assert got.estimate == pytest.approx(values.mean(), abs=1e-12) and got.n == 3000
+        assert abs(got.low - low) < 0.1 * (high - low) and abs(got.high - high) < 0.1 * (high - low)
+    assert intervals.mean(a).method == "bootstrap over items"
+    assert intervals.paired_difference(a, b).method == "paired bootstrap"
+    swapped = intervals.paired_difference(b, a)
+    assert swapped.estimate == pytest.approx(-(a - b).mean(), abs=1e-12) and swapped.high < 0
+
+
+def test_degenerate_and_single_samples():
+    assert intervals.mean([2.0, 2.0, 2.0]) == Interval(2.0, 2.0, 2.0, 3, "bootstrap over items")
+    same = intervals.paired_difference([1.0, 0.0, 1.0], [0.0, -1.0, 0.0])  # every difference is 1
+    assert (same.estimate, same.low, same.high) == (1.0, 1.0, 1.0)
+    one = intervals.mean([3.5])
+    assert (one.estimate, one.low, one.high, one.n, one.method) == (3.5, -math.inf, math.inf, 1, "single value")
+    pair = intervals.paired_difference([3.0], [1.0])
+    assert (pair.estimate, pair.low, pair.high, pair.n, pair.method) == (2.0, -math.inf, math.inf, 1, "single pair")
+    for bad, message in (([], r"^values is empty$"), ([1.0, math.nan], r"^values holds NaN or inf values$")):
+        with pytest.raises(ValueError, match=message):
+            intervals.mean(bad)
+    with pytest.raises(ValueError, match=r"^b holds NaN or inf values$"):
+        intervals.paired_difference([1.0, 2.0], [1.0, math.inf])
+    with pytest.raises(ValueError, match=r"^a is empty$"):
+        intervals.paired_difference([], [1.0])
+    with pytest.raises(ValueError, match=r"^x holds NaN or inf values$"):
+        intervals.rank_correlation([1.0, 2.0, math.nan], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"^y is empty$"):
+        intervals.rank_correlation([1.0, 2.0, 3.0], [])
+
+
+def test_bootstrap_uses_enough_resamples_for_a_stable_95_percent_interval():
+    values = np.random.default_rng(2).exponential(1.0, 400)
+    got = intervals.mean(values)
+    ref = stats.bootstrap((values,), np.mean, n_resamples=20_000, method="percentile", confidence_level=0.95,
+                          rng=np.random.default_rng(3)).confidence_interval
+    width = ref.high - ref.low
+    assert abs(got.low - ref.low) < 0.05 * width and abs(got.high - ref.high) < 0.05 * width
+    assert got == intervals.mean(values)  # a fixed seed: the same interval every run
+
+
+def test_rank_correlation_is_spearman_with_a_paired_interval():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=300)
+    y = x + rng.normal(size=300)
+    got = intervals.rank_correlation(x, y)
+    rho = stats.spearmanr(x, y).statistic
+    assert got.estimate == pytest.approx(rho, abs=1e-12) and got.n == 300 and got.method == "Spearman, paired bootstrap"
+    z, half = math.atanh(rho), 1.96 * math.sqrt(1.06 / 297)  # Fisher's z with the Fieller–Hartley–Pearson variance
+    assert got.low == pytest.approx(math.tanh(z - half), abs=0.03) and got.high == pytest.approx(math.tanh(z + half), abs=0.03)
+    flat = intervals.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
+    assert (flat.estimate, flat.low, flat.high, flat.n, flat.method) == (0.0, -1.0, 1.0, 3, "undefined (a constant side)")
+    tied = intervals.rank_correlation([0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert tied.low == 0.0 < tied.estimate <= tied.high <= 1.0  # a third of the resamples have a constant side: ρ = 0
+    unit = intervals.rank_correlation(np.arange(5.0), np.arange(5.0) / 4)  # a side whose range is exactly 1
+    assert (unit.estimate, unit.low, unit.high) == pytest.approx((1.0, 1.0, 1.0), abs=1e-12)
+    with pytest.raises(ValueError, match=r"^need ≥ 3 pairs of equal length, got 2 and 2$"):
+        intervals.rank_correlation([1.0, 2.0], [2.0, 1.0])
+    with pytest.raises(ValueError, match=r"^need ≥ 3 pairs of equal length, got 3 and 4$"):
+        intervals.rank_correlation([1.0, 2.0, 3.0], [2.0, 1.0, 3.0, 4.0])
+
+
+def test_scaled_and_text():
+    iv = Interval(0.0125, -0.005, 0.03, 50, "m")
+    pct = iv.scaled(100)
+    assert (pct.estimate, pct.low, pct.high, pct.n, pct.method) == (1.25, -0.5, 3.0, 50, "m")
+    flipped = iv.scaled(-1)
+    assert (flipped.low, flipped.high) == (-0.03, 0.005)
+    assert pct.text() == "1.25 [-0.5, 3]" and pct.text(".1f", " pts") == "1.2 pts [-0.5 pts, 3.0 pts]"
+    assert Interval(1.0, -math.inf, math.inf, 1, "one seed").text() == "1 [±∞, ±∞]"
+
+
+def test_labels_of_one_seed_and_of_small_numbers():
+    assert intervals.over_seeds([0.5]).method == "one seed"
+    with pytest.raises(ValueError, match=r"^values per seed is empty$"):
+        intervals.over_seeds([])
+    assert Interval(2.5e-7, 1e-7, 4e-7, 3, "m").text() == "2.5e-07 [1e-07, 4e-07]"
+
+
+def test_only_constant_samples_get_a_degenerate_interval():
+    """Samples (or paired differences) whose range is 1, or pairs whose sum is constant, are resampled as usual."""
+    for got in (intervals.mean([0.0, 1.0] * 10), intervals.paired_difference([1.0, 0.0] * 10, [0.0] * 20),
+                intervals.paired_difference(np.arange(20.0), np.arange(20.0)[::-1])):
+        assert got.low < got.estimate < got.high
+
+
+def test_boolean_and_unsigned_scores_are_read_as_floats():
+    right = np.array([True, False, True, True] * 5)
+    other = np.array([False, True, True, False] * 5)
+    got = intervals.paired_difference(right, other)  # 0/1 correctness as booleans
+    assert got.estimate == pytest.approx(0.25) and got.low < 0.25 < got.high
+    small = intervals.paired_difference(other.astype(np.uint8), right.astype(np.uint8))  # 0 − 1 must not wrap to 255
+    assert small.estimate == pytest.approx(-0.25) and small.high < 1
