@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from scpaper.book import intervals
 from scpaper.chapters import ch5_sdnet_robustness as ch
 
 
@@ -20,5 +21,5 @@ def test_best_lambda_rank_correlation_sees_a_rising_and_a_falling_optimum():
         correct[0, s, s] = True  # severity s is best at lams[s]
     assert ch.best_lambda_rank_correlation(correct, lams, np.arange(3)) == 1.0
     assert ch.best_lambda_rank_correlation(correct[:, ::-1], lams, np.arange(3)) == -1.0
-    interval = ch.over_images(lambda idx: ch.best_lambda_rank_correlation(correct, lams, np.arange(3), idx), 10)
+    interval = intervals.over_items(lambda idx: ch.best_lambda_rank_correlation(correct, lams, np.arange(3), idx), 10)
     assert interval.low == interval.high == 1.0

@@ -109,3 +109,8 @@ def test_intervals_match_scipy_and_are_deterministic():
     assert rho.estimate == pytest.approx(1.0) and rho.low == pytest.approx(1.0)
     with pytest.raises(ValueError, match="differ in size"):
         intervals.paired_difference([1, 2], [1, 2, 3])
+
+
+def test_shifted_interval_moves_every_bound():
+    moved = iv(0.5, 1.5).shifted(1.0)
+    assert (moved.estimate, moved.low, moved.high, moved.n) == (0.0, -0.5, 0.5, 100)

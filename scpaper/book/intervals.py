@@ -7,6 +7,7 @@ a fixed seed, so one run gives the same interval every time.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -32,6 +33,10 @@ class Interval:
         """The same interval in other units (e.g. ×100 for percentage points)."""
         lo, hi = sorted((self.low * factor, self.high * factor))
         return Interval(self.estimate * factor, lo, hi, self.n, self.method)
+
+    def shifted(self, by: float) -> Interval:
+        """The interval of (effect − by), e.g. our accuracy against the paper's number."""
+        return Interval(self.estimate - by, self.low - by, self.high - by, self.n, self.method)
 
     def text(self, fmt: str = ".3g", unit: str = "") -> str:
         """'0.42 [0.31, 0.55]' with an optional unit after each number."""
@@ -112,3 +117,16 @@ def rank_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.nd
         return Interval(0.0, -1.0, 1.0, u.size, "undefined (a constant side)")
     low, high = _bootstrap((u, v), rho, paired=True, method="percentile")
     return Interval(rho(u, v), low, high, u.size, "Spearman, paired bootstrap")
+
+
+def over_items(statistic: Callable[[np.ndarray], float], n: int, what: str = "bootstrap over images") -> Interval:
+    """A statistic of whole per-item arrays (it takes an index array into n items), percentile bootstrap over items."""
+    idx = np.arange(n)
+    estimate = float(statistic(idx))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # a constant statistic: the interval is [v, v]
+        res = stats.bootstrap((idx,), statistic, vectorized=False, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
+                              method="percentile", rng=np.random.default_rng(SEED))
+    low, high = res.confidence_interval
+    low, high = (estimate, estimate) if not np.isfinite([low, high]).all() else (float(low), float(high))
+    return Interval(estimate, low, high, n, what)

@@ -186,11 +186,6 @@ def fraction(holds: torch.Tensor | np.ndarray) -> Interval:
     return intervals.mean(np.asarray(holds, dtype=np.float64))
 
 
-def shifted(interval: Interval, by: float) -> Interval:
-    """The interval of (effect − by), e.g. an accuracy in points against the paper's number."""
-    return Interval(interval.estimate - by, interval.low - by, interval.high - by, interval.n, interval.method)
-
-
 def weakest(comparisons: dict[str, Interval]) -> tuple[str, Interval]:
     """The comparison with the lowest lower bound: a claim about every step holds only if it holds there."""
     return min(comparisons.items(), key=lambda item: item[1].low)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import replace
-from typing import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,9 +12,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from scpaper import robustness, sdnet
-from scpaper.book import intervals, plotting
+from scpaper.book import plotting
 from scpaper.book.cache import cached
-from scpaper.book.intervals import Interval
 from scpaper.book.runtime import Preset
 from scpaper.data import CIFAR10_SUBSET
 
@@ -353,25 +349,3 @@ def best_lambda_rank_correlation(correct: np.ndarray, lams: tuple[float, ...], s
     best = np.asarray(lams)[c.mean(-1).argmax(-1)]
     x, y = np.broadcast_to(severity, best.shape).ravel(), best.ravel()
     return 0.0 if np.ptp(y) == 0 else float(stats.spearmanr(x, y).statistic)
-
-
-def over_images(statistic: Callable[[np.ndarray], float], n: int, what: str = "bootstrap over images") -> Interval:
-    """A statistic of n images with scipy's percentile bootstrap over the images (statistic takes an index array).
-
-    Belongs in scpaper.book.intervals (a statistic of whole per-image arrays, not of one vector).
-    """
-    idx = np.arange(n)
-    estimate = statistic(idx)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # a constant statistic: the interval is [v, v]
-        res = stats.bootstrap((idx,), statistic, vectorized=False, n_resamples=intervals.RESAMPLES,
-                              confidence_level=intervals.CONFIDENCE, method="percentile",
-                              rng=np.random.default_rng(intervals.SEED))
-    low, high = res.confidence_interval
-    low, high = (estimate, estimate) if not np.isfinite([low, high]).all() else (float(low), float(high))
-    return Interval(float(estimate), low, high, n, what)
-
-
-def shifted(interval: Interval, offset: float) -> Interval:
-    """The interval minus a constant (e.g. our accuracy minus the paper's)."""
-    return replace(interval, estimate=interval.estimate - offset, low=interval.low - offset, high=interval.high - offset)
