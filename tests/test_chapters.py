@@ -65,10 +65,22 @@ def test_execute_injects_parameters_and_records_provenance(book, tmp_path):
     assert "passed" in outputs
 
 
-def test_failing_cell_is_named(book, tmp_path):
+def test_failing_cell_is_named_and_leaves_no_notebook_a_render_would_count(book, tmp_path):
     (chapter,) = runner.select(["98"], book)
     with pytest.raises(runner.ChapterFailed, match=r"^chapter 98_fails failed in cell 3: ValueError: no presets for chapter 'no_such_chapter'"):
         runner.execute(chapter, "smoke", "cpu", 0, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["98_fails.failed.ipynb"]
+
+
+def test_a_failing_book_build_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runtime, "ROOT", tmp_path)
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n\n{glue:text}`no_such_key`\n")
+    (tmp_path / "_config.yml").write_text("title: t\nexecute:\n  execute_notebooks: 'off'\n")
+    assert cli.main(["render"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("scpaper: error: jupyter-book build of") and "failed with exit status" in err
 
 
 def test_command_line_errors_are_one_line(capsys):

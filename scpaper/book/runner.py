@@ -179,13 +179,21 @@ def execute(chapter: Chapter, scale: str, device: str, seed: int, out_dir: Path,
     nb.cells.append(nbformat.v4.new_code_cell(ENVIRONMENT_CELL, metadata={"tags": ["remove-cell", "scpaper-environment"]}))
     env = {"SCPAPER_RESULTS": str(out_dir), runtime.DRY_RUN_ENV: "1" if dry_run else "",
            runtime.OVERRIDES_ENV: json.dumps({"scale": scale, "presets": {name: overrides}} if overrides else {})}
+    partial, failed = out_dir / f".{chapter.stem}.partial.ipynb", out_dir / f"{chapter.stem}.failed.ipynb"
+    failed.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         with _environment(env):
-            papermill.execute_notebook(nb, str(out), parameters=params, cwd=str(chapter.source.parent), kernel_name="python3",
+            papermill.execute_notebook(nb, str(partial), parameters=params, cwd=str(chapter.source.parent), kernel_name="python3",
                                        progress_bar={"desc": chapter.stem, "leave": False}, log_output=False)
     except PapermillExecutionError as err:
-        raise ChapterFailed(f"chapter {chapter.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from None
+        partial.replace(failed)  # kept for debugging under a name no render or nbval run picks up
+        raise ChapterFailed(f"chapter {chapter.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
+                            f"(executed cells: {failed})") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)  # only a notebook that ran to the end takes the chapter's name
     wall = round(time.perf_counter() - start, 1)
     executed = nbformat.read(out, as_version=4)
     environment = json.loads(executed.cells.pop()["outputs"][0]["text"])
