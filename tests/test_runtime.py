@@ -86,7 +86,7 @@ def test_overrides_are_parsed_type_checked_and_applied_at_their_scale(monkeypatc
     assert runtime.parse_assignment("lams=[0.1,0.3]") == ("lams", [0.1, 0.3])
     assert runtime.parse_assignment("dict_steps=200") == ("dict_steps", 200)
     assert runtime.check_overrides("sensitivity", "default", {"lams": [1, 0.5]}) == {"lams": [1.0, 0.5]}
-    for bad, message in (({"lamz": 1}, r"^preset sensitivity/default has no key 'lamz'; valid keys: atoms, code_steps, "),
+    for bad, message in (({"lamz": 1}, r"^preset sensitivity/default has no key 'lamz'; valid keys: accuracy_margin, atoms, code_steps, "),
                          ({"dict_steps": 2.5}, r"^preset sensitivity/default: dict_steps must be an int like 60, got 2.5$"),
                          ({"from_images": 1}, r"from_images must be a bool like True, got 1$"),
                          ({"lams": ["a"]}, r"lams must be a float like 0.3, got 'a'$"),
