@@ -61,11 +61,15 @@ def test_seeding_makes_draws_repeat():
 
 
 def test_dry_run_applies_the_dry_run_table_at_full_only(monkeypatch):
-    full = runtime.preset("sdnet", "full")
+    full = runtime.preset("sdnet", "full").as_dict()
+    smoke = runtime.preset("sdnet", "smoke").as_dict()
     monkeypatch.setenv(runtime.DRY_RUN_ENV, "1")
-    dry = runtime.preset("sdnet", "full")
-    assert dry.epochs == 1 < full.epochs and dry.width == full.width and dry.lams == full.lams
-    assert "dry_run" not in runtime.preset("sdnet", "smoke").as_dict()
+    dry = runtime.preset("sdnet", "full").as_dict()
+    cut, _ = runtime.dry_run_settings("sdnet")
+    assert dry["epochs"] == 1 < full["epochs"] and len(dry["lams"]) < len(full["lams"])
+    assert {k: v for k, v in dry.items() if k not in cut} == {k: v for k, v in full.items() if k not in cut}
+    assert {k: dry[k] for k in cut} == cut
+    assert runtime.preset("sdnet", "smoke").as_dict() == smoke  # the table touches scale full only
 
 
 def test_every_dry_run_table_cuts_only_known_keys():
