@@ -70,10 +70,21 @@ def _check(D: torch.Tensor, X: torch.Tensor, lam: Lam) -> torch.Tensor:
     return check_lam(lam, D.shape[1], torch.empty(0, dtype=torch.float64, device=D.device)).expand(D.shape[1])
 
 
-def _gram(D: torch.Tensor) -> torch.Tensor:
-    """G = DᵀD in float64, bordered by a zero row and column: index n_atoms pads supports."""
+def gram(D: torch.Tensor) -> torch.Tensor:
+    """G = DᵀD in float64, bordered by a zero row and column (index n_atoms pads supports); solve(gram=) reuses it."""
     D64 = D.double()
     return torch.nn.functional.pad(D64.T @ D64, (0, 1, 0, 1))
+
+
+def _checked_gram(G: torch.Tensor | None, D: torch.Tensor) -> torch.Tensor:
+    """gram(D), or the given G after checking that it has gram(D)'s shape, dtype and device."""
+    if G is None:
+        return gram(D)
+    n = D.shape[1] + 1
+    if G.shape != (n, n) or G.dtype != torch.float64 or G.device != D.device:
+        raise ValueError(f"gram must be lasso.gram(D): float64 {n}×{n} on {D.device}, got {G.dtype} "
+                         f"{'×'.join(map(str, G.shape))} on {G.device}")
+    return G
 
 
 def _pad(v: torch.Tensor) -> torch.Tensor:
@@ -147,7 +158,7 @@ def _kkt(g: torch.Tensor, codes: torch.Tensor, lam: torch.Tensor, nonneg: bool) 
 def _setup(D: torch.Tensor, X: torch.Tensor, lam: Lam) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validated padded problem in float64: Gram matrix, correlations Dᵀx per row, λ per atom."""
     lam_t = _check(D, X, lam)
-    return _gram(D), _pad(X.double() @ D.double()), _pad(lam_t)
+    return gram(D), _pad(X.double() @ D.double()), _pad(lam_t)
 
 
 def _check_codes(codes: torch.Tensor, X: torch.Tensor, D: torch.Tensor, name: str = "codes") -> torch.Tensor:
@@ -524,13 +535,14 @@ def _exact(pb: _Problem, c: torch.Tensor, a0: torch.Tensor, max_iter: int, bar: 
 
 def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, tol: float = 1e-5,
           max_iter: int | None = None, exact: bool = True, init: torch.Tensor | None = None,
-          lipschitz: float | None = None, progress: bool = False) -> LassoResult:
+          lipschitz: float | None = None, progress: bool = False, gram: torch.Tensor | None = None) -> LassoResult:
     """Lasso codes of the rows of X over the atoms (columns) of D, each with Luther & Seung's certificate.
 
     exact=True: active-set method in float64 from init (or zero), at most max_iter steps per sample
     (default 10·n_atoms + 100). exact=False: FISTA in the inputs' dtype, step 1/lipschitz (power
     iteration if None), until every sample's KKT violation is below tol or max_iter (default 10 000).
-    init (batch × n_atoms) warm-starts either. Codes come back in the inputs' dtype.
+    init (batch × n_atoms) warm-starts either. gram, the result of gram(D), saves recomputing DᵀD when
+    the same D codes many batches. Codes come back in the inputs' dtype.
     """
     lam_t = _check(D, X, lam)
     a_init = None if init is None else _check_codes(init, X, D, "init")
@@ -541,7 +553,7 @@ def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, t
     if max_iter < 0 or tol <= 0:
         raise ValueError(f"max_iter must be >= 0 and tol > 0, got {max_iter} and {tol}")
     dtype = torch.result_type(D, X)
-    G, lam_p, D64 = _gram(D), _pad(lam_t), D.double()
+    G, lam_p, D64 = _checked_gram(gram, D), _pad(lam_t), D.double()
     step = lipschitz if lipschitz is not None or exact else power_lipschitz(D)
     chunk = _on_device(CHUNK, D.device)
     pb = _Problem.of(G, lam_p, nonneg)
@@ -567,7 +579,7 @@ def active_jacobian(D: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     if D.ndim != 2 or code.shape != (D.shape[1],):
         raise ValueError(f"code must have shape ({D.shape[1]},) for D of shape {tuple(D.shape)}, got {tuple(code.shape)}")
     idx, valid = _support((code != 0)[None])
-    L, full = _cholesky(_gram(D), idx, valid)
+    L, full = _cholesky(gram(D), idx, valid)
     if not full.item():
         raise ValueError("the active dictionary D₊ is rank-deficient: the code has no unique Jacobian")
     J = torch.zeros(D.shape[1], D.shape[0], dtype=torch.float64, device=D.device)

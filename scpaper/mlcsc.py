@@ -108,6 +108,13 @@ class Model:
             out.append((P.abs().T > 1e-12).nonzero()[:, 1].reshape(P.shape[1], -1))
         return tuple(out)
 
+    @cached_property
+    def grams(self) -> tuple[torch.Tensor, ...]:
+        """lasso.gram(Dᵢ) of every layer, computed once for the many LASSO batches a sweep codes."""
+        from scpaper.lasso import gram
+
+        return tuple(gram(D) for D in self.dictionaries)
+
     def to(self, device: torch.device | str) -> "Model":
         """The same model with its dictionaries on device."""
         return Model(tuple(D.to(device) for D in self.dictionaries), self.channels, self.lengths, self.n_positions)
@@ -296,8 +303,10 @@ def layered_ista(model: Model, Y: torch.Tensor, lams: list[float], n_iter: int, 
     return out
 
 
-def lasso_layer(D: torch.Tensor, X: torch.Tensor, lam: float | torch.Tensor, tol: float = 1e-7) -> tuple[torch.Tensor, float]:
+def lasso_layer(D: torch.Tensor, X: torch.Tensor, lam: float | torch.Tensor, tol: float = 1e-7,
+                gram: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
     """Certified LASSO codes of the rows of X over D and the certified fraction; λ a float or one per row (T,).
+    gram: lasso.gram(D) when the caller holds it (Model.grams).
 
     The LASSO is homogeneous, x(cy, cλ) = c·x(y, λ), so rows with their own λ are solved at a common λ
     after scaling each by λ/λᵢ, and scaled back.
@@ -305,21 +314,21 @@ def lasso_layer(D: torch.Tensor, X: torch.Tensor, lam: float | torch.Tensor, tol
     from scpaper import lasso
 
     if not isinstance(lam, torch.Tensor):
-        res = lasso.solve(D, X, lam, tol=tol)
+        res = lasso.solve(D, X, lam, tol=tol, gram=gram)
         return res.codes, float(res.certified_fraction)
     if lam.shape != (X.shape[0],) or (lam <= 0).any():
         raise ValueError(f"per-row λ must be positive with shape ({X.shape[0]},), got {tuple(lam.shape)}")
     ref = float(lam.max())
     scale = (ref / lam)[:, None].to(X.dtype)
-    res = lasso.solve(D, X * scale, ref, tol=tol)
+    res = lasso.solve(D, X * scale, ref, tol=tol, gram=gram)
     return res.codes / scale, float(res.certified_fraction)
 
 
 def layered_bp(model: Model, Y: torch.Tensor, lams: list[float | torch.Tensor], tol: float = 1e-7) -> tuple[list[torch.Tensor], list[float]]:
     """Layered basis pursuit: a certified LASSO per layer on the previous estimate (lasso_layer); codes and certified fractions."""
     out, certified, x = [], [], Y
-    for D, lam in zip(model.dictionaries, lams, strict=True):
-        x, frac = lasso_layer(D, x, lam, tol)
+    for D, G, lam in zip(model.dictionaries, model.grams, lams, strict=True):
+        x, frac = lasso_layer(D, x, lam, tol, gram=G)
         out.append(x)
         certified.append(frac)
     return out, certified

@@ -195,7 +195,7 @@ def test_chunks_and_memory_splits_give_the_same_codes(monkeypatch):
 
 def test_gpu_code_paths_run_on_cpu():
     """GPUs use dense Gram products and screen violators in float64: both checked here on the CPU."""
-    G = lasso._gram(_random_dictionary(6, 9, 23))
+    G = lasso.gram(_random_dictionary(6, 9, 23))
     idx = torch.tensor([[3, 0, 9], [9, 9, 9], [8, 1, 2]])
     coef = torch.tensor([[1.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.25, 3.0]], dtype=torch.float64)
     assert torch.allclose(lasso._sparse_times_gram(idx, coef, G), lasso._dense_times_gram(idx, coef, G), atol=1e-14)
@@ -359,3 +359,17 @@ def test_inputs_on_two_devices_are_refused():
     D = _random_dictionary(4, 6, 41)
     with pytest.raises(ValueError, match=r"^D is on cpu but X on meta$"):
         lasso.solve(D, torch.empty(3, 4, dtype=torch.float64, device="meta"), 0.1)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_reused_gram_gives_the_same_codes_and_a_foreign_one_is_refused(exact):
+    D = _coherent_dictionary(10, 16, 31)
+    X = torch.randn(7, 10, generator=_gen(32), dtype=torch.float64)
+    fresh = lasso.solve(D, X, 0.05, exact=exact, tol=1e-9)
+    reused = lasso.solve(D, X, 0.05, exact=exact, tol=1e-9, gram=lasso.gram(D))
+    assert torch.equal(fresh.codes, reused.codes) and reused.certified.all()
+    assert torch.equal(lasso.gram(D)[:-1, :-1], D.T @ D) and not lasso.gram(D)[-1].any()
+    with pytest.raises(ValueError, match="gram must be lasso.gram"):
+        lasso.solve(D, X, 0.05, gram=lasso.gram(D[:, :15]))
+    with pytest.raises(ValueError, match="gram must be lasso.gram"):
+        lasso.solve(D, X, 0.05, gram=lasso.gram(D).float())

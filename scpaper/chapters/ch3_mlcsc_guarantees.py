@@ -35,9 +35,9 @@ def _trial_rows(model: mlcsc.Model, codes: list[torch.Tensor], Y: torch.Tensor, 
     tuned = mlcsc.layered_thresholding(model, Y, mlcsc.tune_thresholds(model, Y, codes, grid))
     theorem = mlcsc.layered_thresholding(model, Y, [cond.beta[:, i:i + 1] for i in range(model.depth)])
     frames, x, err_in = [], Y, noise
-    for i, D in enumerate(model.dictionaries, start=1):
+    for i, (D, G) in enumerate(zip(model.dictionaries, model.grams), start=1):
         e_in = _input_error(model, i, err_in)
-        lbp, _ = mlcsc.lasso_layer(D, x, torch.clamp(4 * e_in, min=lam))
+        lbp, _ = mlcsc.lasso_layer(D, x, torch.clamp(4 * e_in, min=lam), gram=G)
         held_thr = cond.thresholding[:, :i].all(1)
         thr_ok = (mlcsc.exact_support(codes[i - 1], theorem[i - 1])
                   & (mlcsc.local_error(model, i, codes[i - 1], theorem[i - 1]) <= cond.eps[:, i - 1] * (1 + 1e-9) + 1e-12))
