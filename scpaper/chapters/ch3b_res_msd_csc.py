@@ -28,6 +28,7 @@ GAIN_MARGIN = 0.0   # "A beats B" claims state only the sign of the gain, so the
 SAME_MARGIN = 2.0   # "Res-CSC ≈ ResNet": equivalent if the accuracy gap lies within ±2 points
 TRAINS = 0.9        # a net "trains" when its last-epoch training loss is below 0.9·ln 10 (chance is ln 10)
 CNN_BASELINE = 0.90  # the slides compare unrolled nets with a CNN at 98.7 %; below 90 % a gain measures learning speed
+MSD_BASELINE = 0.80  # the slides compare trained CIFAR nets; below 80 % for MSDNet a gain of unfolding measures learning speed
 
 
 def seeds_of(cfg: Preset, seed: int) -> list[int]:
@@ -326,6 +327,7 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
     res_loss = max(r["losses"][-1] for r in depth if r["kind"] == "res" and r["depth"] == shortcut)
     res_trains = res_loss < TRAINS * math.log(10)
     cnn_acc = float(pooled(rows, mode="cnn", T=0, width_scale=1.0).mean())
+    msdnet_acc = float(pooled(msd, variant="msdnet", n_iter=0).mean())
     if res_trains:
         same_as_resnet = _accuracy_gain(
             "res_resnet", f"Res-CSC performs like a ResNet block of the same parameters (depth {shortcut})",
@@ -382,12 +384,19 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
                          intervals.paired_difference(ml_err, msd_err).scaled(100), GAIN_MARGIN, "above",
                          what="Δ relative error (ML − MSD)", unit=" %", fmt=".2g",
                          detail=f"MSD {100 * msd_err.mean():.2g}% vs ML {100 * ml_err.mean():.2g}% over images × layers"),
-        _accuracy_gain("msd_unfold", f"Unfolding T = {T_top} ISTA steps improves MSD-CSC accuracy over T = 0",
-                       "accuracy rises with unfolding", msd, {"variant": "msdcsc", "n_iter": T_top},
-                       {"variant": "msdcsc", "n_iter": 0}, (f"T = {T_top}", "T = 0")),
-        _accuracy_gain("msd_vs_msdnet", f"MSD-CSC (T = {T_top}) beats MSDNet", "MSD-CSC shows better performance than MSDNet",
-                       msd, {"variant": "msdcsc", "n_iter": T_top}, {"variant": "msdnet", "n_iter": 0},
-                       ("MSD-CSC", "MSDNet")),
+        claims.control("msd_baseline_trains", "The MSDNet baseline (T = 0) is trained far enough to compare with",
+                       f"test accuracy ≥ {100 * MSD_BASELINE:.0f}% (CIFAR-10)", f"{100 * msdnet_acc:.1f}%",
+                       msdnet_acc >= MSD_BASELINE),
+        *[c if msdnet_acc >= MSD_BASELINE else claims.not_testable(
+            c.key, c.statement, c.paper,
+            f"the MSDNet baseline reaches {100 * msdnet_acc:.1f}% < {100 * MSD_BASELINE:.0f}% at this scale: a gain over "
+            "it measures learning speed, not the slides' gap between trained nets", measured=c.measured) for c in [
+            _accuracy_gain("msd_unfold", f"Unfolding T = {T_top} ISTA steps improves MSD-CSC accuracy over T = 0",
+                           "accuracy rises with unfolding", msd, {"variant": "msdcsc", "n_iter": T_top},
+                           {"variant": "msdcsc", "n_iter": 0}, (f"T = {T_top}", "T = 0")),
+            _accuracy_gain("msd_vs_msdnet", f"MSD-CSC (T = {T_top}) beats MSDNet", "MSD-CSC shows better performance than MSDNet",
+                           msd, {"variant": "msdcsc", "n_iter": T_top}, {"variant": "msdnet", "n_iter": 0},
+                           ("MSD-CSC", "MSDNet"))]],
         claims.control("mlista_cnn_trains", "The CNN baseline (T = 0) is trained far enough to compare with",
                        f"test accuracy ≥ {100 * CNN_BASELINE:.0f}% (slides: {SLIDES_MNIST['cnn']}%)",
                        f"{100 * cnn_acc:.1f}%", cnn_acc >= CNN_BASELINE),
