@@ -3,11 +3,14 @@
 Three convolutional dictionaries as in their MNIST experiment: D₁ (m₁,1,6,6) stride 2, D₂ (m₂,m₁,6,6)
 stride 2, D₃ (m₃,m₂,4,4) stride 1, so a 28×28 digit gives a 1×1×m₃ deepest code read by a linear layer.
 Dᵢᵀ is conv2d, Dᵢ is conv_transpose2d (exact adjoints at these sizes). T = 0 is the CNN's forward pass
-(layered thresholding); every T adds iterations with the same weights, so all nets share one parameter count.
+ReLU(DᵢᵀΓᵢ₋₁ + bᵢ) (layered thresholding), which also starts every pursuit; every T adds iterations with
+the same weights, so all nets share one parameter count.
 
-Every Dᵢᵀ is scaled by a step ηᵢ (Sulam et al.'s learnable scalar cᵢ, initialised at 1), bounded so that
-each unrolled step stays a convergent proximal-gradient step: ηᵢ = min(|cᵢ|, 1/Lᵢ) with Lᵢ ≈ λ_max(DᵢᵀDᵢ)
-from a warm-started power iteration (not differentiated). The nets always run in float32, also under autocast.
+Every unrolled step scales Dᵢᵀ by a step ηᵢ (Sulam et al.'s learnable scalar cᵢ, initialised at 1), bounded
+so that it stays a convergent proximal-gradient step: ηᵢ = min(|cᵢ|, 1/Lᵢ) with Lᵢ ≈ λ_max(DᵢᵀDᵢ) from a
+warm-started power iteration (not differentiated). The forward pass keeps step 1, like any CNN layer: with
+the bounded step there too, a layer's gain could not grow with its dictionary and the CNN barely trained.
+The nets always run in float32, also under autocast.
 """
 
 from __future__ import annotations
@@ -102,23 +105,24 @@ class UnrolledNet(nn.Module):
         eta = self.steps(self.code_shapes(x))
         g = []
         for i in range(3):
-            g.append(F.relu(eta[i] * self.Dt(i, g[-1] if g else x) + self.b[i]))
+            g.append(F.relu(self.Dt(i, g[-1] if g else x) + self.b[i]))  # the CNN layer starts the pursuit
             if self.mode == "lbp":  # layered BP: finish layer i's own pursuit before moving on
                 for _ in range(self.T):
                     g[i] = self.step(i, g[i], g[i - 1] if i else x, eta[i])
         if self.mode == "lbp":
             return g
-        t, previous = 1.0, g[2]
+        t, z = 1.0, g[2]  # ML-ISTA sweeps on Γ₃ from the forward pass; ML-FISTA extrapolates as fista.iterate does
         for _ in range(self.T):
-            z = g[2]
-            if self.mode == "fista":
-                t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-                z, previous, t = g[2] + (t - 1) / t_next * (g[2] - previous), g[2], t_next
+            previous = g[2]
             g[1] = self.D(2, z)  # project the deepest estimate down: Γ₂ = D₃Γ₃, Γ₁ = D₂Γ₂
             g[0] = self.D(1, g[1])
             g[0] = self.step(0, g[0], x, eta[0])
             g[1] = self.step(1, g[1], g[0], eta[1])
             g[2] = self.step(2, z, g[1], eta[2])
+            z = g[2]
+            if self.mode == "fista":
+                t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+                z, t = g[2] + (t - 1) / t_next * (g[2] - previous), t_next
         return g
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,10 +12,10 @@ DT = torch.float64
 
 
 def cnn_forward(net: mlista.UnrolledNet, x: torch.Tensor) -> torch.Tensor:
-    """The plain CNN with the same weights: conv (scaled by ηᵢ)–bias–ReLU three times, then the read-out."""
-    eta, g = net.steps(net.code_shapes(x)), x
+    """The plain CNN with the same weights: conv–bias–ReLU three times, then the read-out."""
+    g = x
     for i in range(3):
-        g = F.relu(eta[i] * F.conv2d(g, net.W[i], stride=mlista.STRIDES[i]) + net.b[i])
+        g = F.relu(F.conv2d(g, net.W[i], stride=mlista.STRIDES[i]) + net.b[i])
     return net.readout(g.flatten(1))
 
 
@@ -68,19 +68,22 @@ def test_unrolled_nets_match_a_dense_reference(mode, T):
     def prox_step(i, g, signal):
         return torch.relu(g - eta[i] * (g @ Ds[i].T - signal) @ Ds[i] + bias[i])
 
-    xs, zero = x.reshape(2, -1), [torch.zeros(2, Ds[i].shape[1], dtype=DT) for i in range(3)]
-    if mode == "lbp":  # T + 1 ISTA steps from zero on each layer's own problem, layer after layer
+    def cnn_layer(i, signal):
+        return torch.relu(signal @ Ds[i] + bias[i])
+
+    xs = x.reshape(2, -1)
+    if mode == "lbp":  # T ISTA steps on each layer's own problem from its CNN layer, layer after layer
         g = xs
         for i in range(3):
-            g = iterate(lambda z, i=i, s=g: prox_step(i, z, s), zero[i], T + 1, momentum=False)
-    else:  # one ML-ISTA sweep from Γ₃ = 0 is the forward pass; T + 1 sweeps, with momentum on Γ₃ for ML-FISTA
+            g = iterate(lambda z, i=i, s=g: prox_step(i, z, s), cnn_layer(i, g), T, momentum=False)
+    else:  # T sweeps from the CNN's Γ₃, with momentum on Γ₃ for ML-FISTA
 
         def sweep(g3):
             g1 = prox_step(0, g3 @ Ds[2].T @ Ds[1].T, xs)  # Γ₂ = D₃Γ₃, Γ₁ = D₂Γ₂, then a step on every layer
             g2 = prox_step(1, g3 @ Ds[2].T, g1)
             return prox_step(2, g3, g2)
 
-        g = iterate(sweep, zero[2], T + 1, momentum=mode == "fista")
+        g = iterate(sweep, cnn_layer(2, cnn_layer(1, cnn_layer(0, xs))), T, momentum=mode == "fista")
     with torch.no_grad():
         assert (net.codes(x)[2].reshape(2, -1) - g).abs().max() < 1e-10
         assert (g > 0).any()
