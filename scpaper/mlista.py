@@ -83,7 +83,7 @@ class UnrolledNet(nn.Module):
         """DᵢΓ (the transposed convolution)."""
         return F.conv_transpose2d(g, self.W[i], stride=STRIDES[i])
 
-    def step(self, i: int, g: torch.Tensor, signal: torch.Tensor, eta: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def step(self, i: int, g: torch.Tensor, signal: torch.Tensor, eta: torch.Tensor | float) -> torch.Tensor:
         """One projected-gradient step on layer i: ReLU(Γ − ηᵢDᵢᵀ(DᵢΓ − signal) + bᵢ)."""
         return F.relu(g - eta * self.Dt(i, self.D(i, g) - signal) + self.b[i])
 

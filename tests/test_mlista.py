@@ -95,12 +95,51 @@ def test_steps_stay_convergent_and_nets_stay_fp32_under_autocast():
     x = torch.rand(4, 1, 28, 28)
     eta = net.steps(net.code_shapes(x))
     assert (eta * net.lipschitz <= 1 + 1e-6).all() and net.lipschitz[0] > 1  # c₁ = 1 would not be convergent here
-    reference = net(x)
+    reference, reference_codes = net(x), net.codes(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(x)
         codes = net.codes(x)
     assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in codes)
     assert torch.allclose(out, reference, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(codes, reference_codes))
+    assert torch.allclose(net.readout(reference_codes[2].flatten(1)), reference, atol=1e-6)  # codes() is fp32 inside too
+
+
+def test_inputs_take_the_nets_dtype_and_may_omit_the_channel():
+    torch.manual_seed(4)
+    net = mlista.UnrolledNet((4, 8, 16), 1).double().eval()
+    x = torch.rand(3, 28, 28)
+    out = net(x)
+    assert out.dtype == torch.float64 and out.shape == (3, 10)
+    assert torch.equal(out, net(x.unsqueeze(1).double())) and net.codes(x.unsqueeze(1))[2].dtype == torch.float64
+
+
+def test_initial_atoms_have_the_stated_scale_and_L_is_not_saved():
+    torch.manual_seed(5)
+    net = mlista.UnrolledNet((64, 64, 64), 1, init_gain=0.5)
+    for W in net.W:
+        fan_in = W.shape[1] * W.shape[2] * W.shape[3]
+        assert W.std().item() == pytest.approx(0.5 / fan_in ** 0.5, rel=0.05)
+    assert net.readout.out_features == 10
+    assert "lipschitz" not in net.state_dict()  # a loaded net estimates its own L, never a stale one
+
+
+def test_L_is_refreshed_for_a_new_shape_or_when_unknown_even_in_eval():
+    torch.manual_seed(6)
+    net = mlista.UnrolledNet((4, 8, 16), 1, init_gain=1.0).eval()
+    small = net.code_shapes(torch.zeros(1, 1, 28, 28))
+    large = net.code_shapes(torch.zeros(1, 1, 44, 44))
+    net.steps(small)
+    L_small = net.lipschitz.clone()
+    net.steps(large)
+    L_large = net.lipschitz.clone()
+    assert not torch.allclose(L_small[:2], L_large[:2], rtol=1e-4)
+    net.lipschitz.fill_(float("nan"))
+    net.steps(large)
+    assert torch.allclose(net.lipschitz, L_large, rtol=1e-3)
+    net._v = [None, None, None]
+    net.steps(large)
+    assert torch.isfinite(net.lipschitz).all()
 
 
 def test_a_nan_loss_stops_training_with_one_line():
@@ -111,6 +150,10 @@ def test_a_nan_loss_stops_training_with_one_line():
         fit(net, X, y, epochs=1, batch_size=4, lr=0.01, seed=0, progress=False, stop_on_nan=True, schedule=lambda s, t: 1.0)
 
 
-def test_bad_mode_fails():
-    with pytest.raises(ValueError, match="unknown mode"):
+def test_bad_mode_and_shapes_fail_with_one_line():
+    with pytest.raises(ValueError, match="unknown mode 'admm': choose one of ista, fista, lbp"):
         mlista.UnrolledNet((4, 8, 16), 1, "admm")
+    for T, widths in ((-1, (4, 8, 16)), (1, (4, 8)), (1, (4, 0, 16))):
+        with pytest.raises(ValueError, match="T must be ≥ 0 and widths three positive numbers"):
+            mlista.UnrolledNet(widths, T)
+    assert mlista.UnrolledNet((1, 1, 1), 0)(torch.rand(2, 28, 28)).shape == (2, 10)
