@@ -104,3 +104,57 @@ def test_pgd_agrees_with_foolbox_step_for_step(norm, eps, attack):
     assert same.float().mean() >= 0.95  # a gradient component at exactly zero may take another sign
     assert (model(ours).argmax(1) == y).sum() == (model(adv).argmax(1) == y).sum()
     assert (model(ours).argmax(1) == y).float().mean() < (model(x).argmax(1) == y).float().mean()
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 8 / 255), ("l2", 0.5)])
+def test_pgd_random_start_fills_the_ball_and_follows_the_seed(norm, eps):
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)).eval()
+    x, y = 0.25 + 0.5 * torch.rand(64, 3, 8, 8), torch.randint(0, 10, (64,))  # far from 0 and 1: no clipping
+    start = robustness.pgd(model, x, y, norm=norm, eps=eps, steps=0, seed=3)  # zero steps: the random start itself
+    delta = (start - x).flatten(1)
+    if norm == "linf":  # uniform in [−ε, ε] per pixel: mean 0, spread ε/√3, few entries at the boundary
+        assert delta.abs().max() <= eps + 1e-7 and abs(delta.mean()) < 0.05 * eps
+        assert delta.std().item() == pytest.approx(eps / 3 ** 0.5, rel=0.05)
+        assert (delta.abs() > 0.99 * eps).float().mean() < 0.05
+    else:  # a uniform direction at a radius drawn per image in [0, ε]
+        radius = delta.norm(dim=1)
+        assert radius.max() <= eps + 1e-6 and radius.std() > 0.1 * eps and radius.min() < 0.5 * eps
+    assert torch.equal(start, robustness.pgd(model, x, y, norm=norm, eps=eps, steps=0, seed=3))
+    assert not torch.equal(start, robustness.pgd(model, x, y, norm=norm, eps=eps, steps=0, seed=4))
+
+
+def test_pgd_restarts_keep_the_strongest_perturbation_and_bad_settings_fail():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    x, y = torch.rand(64, 3, 8, 8), torch.randint(0, 10, (64,))
+    loss = nn.functional.cross_entropy
+    one = robustness.pgd(model, x, y, norm="linf", eps=0.01, steps=2, restarts=1, seed=5)
+    many = robustness.pgd(model, x, y, norm="linf", eps=0.01, steps=2, restarts=4, seed=5)
+    fooled_one, fooled_many = model(one).argmax(1) != y, model(many).argmax(1) != y
+    assert (fooled_many >= fooled_one).all()  # a restart never loses an image already fooled
+    kept = ~fooled_one & ~fooled_many
+    loss_one, loss_many = loss(model(one), y, reduction="none"), loss(model(many), y, reduction="none")
+    assert (loss_many[kept] >= loss_one[kept] - 1e-6).all() and (loss_many[kept] > loss_one[kept] + 1e-6).any()
+    assert (loss_one > loss(model(x), y, reduction="none"))[~fooled_one].float().mean() > 0.9  # never x itself
+    assert torch.equal(many[fooled_one], one[fooled_one])  # the first fooling perturbation is the one kept
+    assert torch.equal(robustness.pgd(model, x, y, norm="linf", eps=0.01, steps=2, restarts=1, seed=0),
+                       robustness.pgd(model, x, y, norm="linf", eps=0.01, steps=2))  # defaults: one restart, seed 0
+    for bad in ({"eps": -0.1, "steps": 1, "restarts": 1}, {"eps": 0.1, "steps": -1, "restarts": 1},
+                {"eps": 0.1, "steps": 1, "restarts": 0}):
+        with pytest.raises(ValueError, match="need eps ≥ 0, steps ≥ 0, restarts ≥ 1"):
+            robustness.pgd(model, x, y, norm="linf", **bad)
+    with pytest.raises(ValueError, match="norm must be 'linf' or 'l2', got 'l1'"):
+        robustness.pgd(model, x, y, norm="l1", eps=0.1, steps=1)
+
+
+def test_pgd_moves_only_pixels_with_a_gradient_by_the_given_step():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    with torch.no_grad():
+        model[0 + 1].weight[:, 64:] = 0  # only the first channel matters
+    x, y, eps = 0.25 + 0.5 * torch.rand(16, 3, 8, 8), torch.randint(0, 10, (16,)), 0.08
+    adv = robustness.pgd(model, x, y, norm="linf", eps=eps, steps=2, step_size=eps / 4, random_start=False)
+    assert torch.equal(adv[:, 1:], x[:, 1:])  # zero gradient: no step
+    moved = (adv[:, 0] - x[:, 0]).abs()
+    assert moved.max() <= eps / 2 + 1e-6 and moved.max() > eps / 4  # two steps of ε/4, not the default 1.25ε
