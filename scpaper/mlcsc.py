@@ -57,14 +57,21 @@ def sparse_filters(m: int, c: int, n: int, s: int, gen: torch.Generator, min_gap
 
 
 def low_coherence_filters(m: int, n: int, seed: int = 0, steps: int = 300) -> torch.Tensor:
-    """m single-channel unit-norm filters of n taps whose circulant dictionary has low μ (Adam on a soft max of |G|)."""
+    """m single-channel unit-norm filters of n taps whose circulant dictionary has low μ (Adam on a soft max of |G|).
+
+    The off-diagonal Gram entries of a circulant dictionary are the filters' cross-correlations at every lag,
+    each repeated once per position, so the soft max is taken over those (one conv1d) rather than over the
+    (2n·m)² dense Gram: the same loss, without building the dictionary.
+    """
     gen = torch.Generator().manual_seed(seed)
     f = gaussian_filters(m, 1, n, gen).requires_grad_(True)
     opt = torch.optim.Adam([f], lr=0.02)
+    off = torch.ones(m, m, 2 * n - 1, dtype=torch.bool)
+    off[range(m), range(m), n - 1] = False  # an atom with itself at lag 0: the Gram's diagonal
     for _ in tqdm(range(steps), desc="low-coherence filters", leave=False):
-        D = conv_dictionary(f / f.flatten(1).norm(dim=1)[:, None, None], 2 * n)
-        off = D.T @ D - torch.eye(D.shape[1], dtype=D.dtype)
-        loss = off.abs().pow(16).mean().pow(1 / 16)
+        g = f / f.flatten(1).norm(dim=1)[:, None, None]
+        corr = torch.nn.functional.conv1d(g, g, padding=n - 1)  # (m, m, 2n − 1): ⟨g_k, g_l shifted⟩ per lag
+        loss = (corr[off].abs().pow(16).sum() / (2 * n * m * m)).pow(1 / 16)  # mean over the Gram on 2n positions
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -115,6 +122,11 @@ class Model:
 
         return tuple(gram(D) for D in self.dictionaries)
 
+    @cached_property
+    def step_sizes(self) -> tuple[float, ...]:
+        """step_size(Dᵢ) of every layer, computed once for the many layered ISTA runs a sweep makes."""
+        return tuple(step_size(D) for D in self.dictionaries)
+
     def to(self, device: torch.device | str) -> "Model":
         """The same model with its dictionaries on device."""
         return Model(tuple(D.to(device) for D in self.dictionaries), self.channels, self.lengths, self.n_positions)
@@ -152,9 +164,10 @@ def make_model(n_positions: int, channels: tuple[int, ...], lengths: tuple[int, 
 
 
 def window_sums(x: torch.Tensor, width: int) -> torch.Tensor:
-    """Sums of x (trials × N) over every circular run of width positions (trials × N)."""
+    """Sums of x (trials × N) over every circular run of width positions (trials × N), from prefix sums."""
     wrapped = torch.cat([x, x[:, : width - 1]], dim=1)
-    return wrapped.unfold(1, width, 1).sum(-1)
+    prefix = torch.nn.functional.pad(wrapped.cumsum(1), (1, 0))
+    return prefix[:, width:] - prefix[:, :-width]
 
 
 def local_l0(codes: torch.Tensor, channels: int, width: int) -> torch.Tensor:
@@ -174,11 +187,35 @@ def stripe_width(model: Model, layer: int) -> int:
     return 2 * model.lengths[layer - 1] - 1
 
 
+def _room(model: Model, foots: list[torch.Tensor], occupied: list[torch.Tensor], counts: list[torch.Tensor],
+          rows: torch.Tensor, max_local: tuple[int, ...]) -> torch.Tensor:
+    """Whether any top-layer atom could still be added to each of the given trials without a collision or a
+    ‖Γᵢ‖0,∞ above its bound in any layer (every candidate tried at once, in chunks of trials)."""
+    n_cand = foots[0].shape[0]
+    added = []  # per layer: the window sums that each candidate atom adds (candidates × N), the same for every trial
+    for level, idx in enumerate(foots):
+        inc = torch.zeros(n_cand, model.n_positions, dtype=counts[level].dtype, device=rows.device)
+        inc.scatter_add_(1, idx // model.channels[level + 1], torch.ones_like(idx, dtype=inc.dtype))
+        added.append(window_sums(inc, stripe_width(model, level + 1)))
+    found = []
+    for part in rows.split(max(1, 2**24 // (n_cand * model.n_positions))):
+        fits = torch.ones(len(part), n_cand, dtype=torch.bool, device=rows.device)
+        for level, idx in enumerate(foots):
+            fits &= ~occupied[level][part][:, idx].any(-1)
+            after = window_sums(counts[level][part], stripe_width(model, level + 1))[:, None, :] + added[level][None]
+            fits &= after.amax(-1) <= max_local[level]
+        found.append(fits.any(1))
+    return torch.cat(found)
+
+
 def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tuple[int, ...], gen: torch.Generator,
                     attempts: int = 30, cluster: int = 0) -> torch.Tensor:
     """Supports of Γ_L (trials × N·m_L, bool) with up to n_nonzeros atoms, kept only while no two atoms'
     entries collide in any layer below and every layer keeps ‖Γᵢ‖0,∞ ≤ max_local[i−1] (stripe widths 2nᵢ−1).
 
+    Each trial draws up to attempts·n_nonzeros random candidates. While more draws remain than there are
+    candidate atoms, a trial that has failed `attempts` draws in a row is checked against every candidate and
+    stops drawing once none fits: it is as full as it can be, so the supports are those of the full draw.
     The first `cluster` atoms of each trial are drawn inside one random top-layer stripe, so that
     ‖Γ_L‖0,∞ reaches `cluster` (exactly, when max_local[-1] = cluster and every atom finds room).
     """
@@ -191,10 +228,12 @@ def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tup
     occupied = [torch.zeros(n_trials, model.n_positions * m, dtype=torch.bool, device=device) for m in model.channels[1:]]
     counts = [torch.zeros(n_trials, model.n_positions, device=device) for _ in model.channels[1:]]
     placed = torch.zeros(n_trials, dtype=torch.long, device=device)
+    stalled = torch.zeros(n_trials, dtype=torch.long, device=device)
+    full = torch.zeros(n_trials, dtype=torch.bool, device=device)
     m_top, width_top = model.channels[-1], stripe_width(model, model.depth)
     start = torch.randint(model.n_positions, (n_trials,), generator=gen).to(device)
-    for _ in range(attempts * n_nonzeros):
-        active = placed < n_nonzeros
+    for step in range(attempts * n_nonzeros):
+        active = (placed < n_nonzeros) & ~full
         if not active.any():
             break
         free = torch.randint(model.n_positions * m_top, (n_trials,), generator=gen).to(device)
@@ -214,6 +253,11 @@ def sample_supports(model: Model, n_trials: int, n_nonzeros: int, max_local: tup
             occupied[level][ok] = occupied[level][ok].scatter(1, rows[level][ok], True)
             counts[level] += incs[level] * ok[:, None]
         placed += ok
+        stalled = torch.where(ok, 0, stalled + 1)
+        if (step + 1) % attempts == 0 and attempts * n_nonzeros - step - 1 > foots[0].shape[0]:
+            suspect = (active & ~ok & (stalled >= attempts)).nonzero()[:, 0]
+            if len(suspect):
+                full[suspect] = ~_room(model, foots, occupied, counts, suspect, max_local)
     return occupied[-1]
 
 
@@ -277,11 +321,12 @@ def layered_thresholding(model: Model, Y: torch.Tensor, betas: list[float | torc
 
 
 def ista(D: torch.Tensor, X: torch.Tensor, lam: float, n_iter: int, *, fista: bool = False,
-         init: torch.Tensor | None = None) -> torch.Tensor:
-    """n_iter ISTA (or FISTA) steps on ½‖X − DΓ‖² + λ‖Γ‖₁ from Γ⁰ = init (zero when None)."""
+         init: torch.Tensor | None = None, eta: float | None = None) -> torch.Tensor:
+    """n_iter ISTA (or FISTA) steps on ½‖X − DΓ‖² + λ‖Γ‖₁ from Γ⁰ = init (zero when None), of size
+    eta (step_size(D) when None)."""
     if n_iter < 1:
         raise ValueError(f"n_iter must be at least 1, got {n_iter}")
-    eta = step_size(D)
+    eta = step_size(D) if eta is None else eta
     z = torch.zeros(X.shape[0], D.shape[1], dtype=X.dtype, device=X.device) if init is None else init
     return iterate(lambda z: thresholds.soft(z + eta * (X - z @ D.T) @ D, lam * eta), z, n_iter, momentum=fista)
 
@@ -296,9 +341,9 @@ def layered_ista(model: Model, Y: torch.Tensor, lams: list[float], n_iter: int, 
     if init not in ("zero", "previous"):
         raise ValueError(f"init must be 'zero' or 'previous', got {init!r}")
     out, x = [], Y
-    for D, lam in zip(model.dictionaries, lams, strict=True):
+    for D, lam, eta in zip(model.dictionaries, lams, model.step_sizes, strict=True):
         start = x if init == "previous" and x.shape[1] == D.shape[1] else None
-        x = ista(D, x, lam, n_iter, fista=fista, init=start)
+        x = ista(D, x, lam, n_iter, fista=fista, init=start, eta=eta)
         out.append(x)
     return out
 

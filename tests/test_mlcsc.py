@@ -91,3 +91,75 @@ def test_bad_inputs(model):
     with pytest.raises(ValueError, match="init"):
         mlcsc.layered_ista(model, torch.zeros(1, 32, dtype=torch.float64), [0.1, 0.1], 1, init="bad")
     assert math.isfinite(model.coherences()[0])
+
+
+def test_window_sums_match_an_explicit_circular_loop():
+    x = torch.randn(3, 11, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for width in (1, 4, 11):
+        ref = np.array([[sum(row[(i + j) % 11] for j in range(width)) for i in range(11)] for row in x.numpy()])
+        np.testing.assert_allclose(mlcsc.window_sums(x, width).numpy(), ref, rtol=0, atol=1e-12)
+    counts = torch.zeros(1, 20)
+    counts[0, [0, 19, 5]] = 1.0  # positions 19 and 0 are neighbours on the circle
+    assert mlcsc.window_sums(counts, 2)[0].tolist()[19] == 2.0
+    assert mlcsc.window_sums(counts, 2).amax().item() == 2.0
+
+
+def test_low_coherence_filters_lower_mu_below_their_gaussian_start_at_unit_norm():
+    m, n = 2, 8
+    start = mlcsc.gaussian_filters(m, 1, n, torch.Generator().manual_seed(3))
+    f = mlcsc.low_coherence_filters(m, n, seed=3, steps=150)
+    assert torch.allclose(f.flatten(1).norm(dim=1), torch.ones(m, dtype=torch.float64))
+    mu = [coherence.mutual_coherence(mlcsc.conv_dictionary(g, 4 * n)) for g in (start, f)]
+    assert mu[1] < 0.75 * mu[0]
+    # the circulant μ no longer depends on N once N ≥ 2n − 1
+    assert coherence.mutual_coherence(mlcsc.conv_dictionary(f, 2 * n)) == pytest.approx(mu[1])
+
+
+def _still_fits(model, support, bounds):
+    """Brute force: the top-layer atoms that could join a support (one trial) with no collision below and
+    ‖Γᵢ‖0,∞ within bounds, found by coding every enlarged support through the dictionaries."""
+    top = support.double()
+    fits = []
+    for c in (~support).nonzero()[:, 0].tolist():
+        x = top.clone()
+        x[c] = 1.0
+        codes, ok = [x[None]], True
+        for D in reversed(model.dictionaries[1:]):
+            codes.insert(0, codes[0] @ D.abs().T)
+        for level, code in enumerate(codes):
+            collide = code.abs().max() > code[code != 0].abs().min() + 1e-9  # two footprints share a row
+            width = mlcsc.stripe_width(model, level + 1)
+            ok &= not bool(collide) and int(mlcsc.local_l0(code, model.channels[level + 1], width)) <= bounds[level]
+        if ok:
+            fits.append(c)
+    return fits
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_supports_drawn_to_saturation_leave_no_room_for_another_atom(layers):
+    if layers == 1:
+        f = mlcsc.gaussian_filters(2, 1, 5, torch.Generator().manual_seed(0))
+        model = mlcsc.Model((mlcsc.conv_dictionary(f, 24),), (1, 2), (5,), 24)
+        bounds = (2,)
+    else:
+        model = mlcsc.make_model(24, (1, 2, 2), (3, 6), (2,), (2,), seed=2)
+        bounds = (3, 2)
+    n_cand = model.dictionaries[-1].shape[1]
+    # attempts=3: three failed draws in a row send a trial to the all-candidates check, which must not stop it early
+    support = mlcsc.sample_supports(model, 8, n_cand, bounds, torch.Generator().manual_seed(5), attempts=3)
+    for row in support:
+        assert _still_fits(model, row, bounds) == []  # as full as the bounds allow
+    sizes = support.sum(1)
+    assert sizes.min() > 0 and sizes.max() < n_cand
+
+
+def test_layered_ista_with_cached_steps_equals_the_layers_run_one_by_one(model):
+    _, Y = mlcsc.sample_signals(model, 5, 3, (4, 2), 0.5, 0.01, seed=6)
+    assert model.step_sizes == tuple(mlcsc.step_size(D) for D in model.dictionaries)
+    for fista in (False, True):
+        x, ref = Y, []
+        for D, lam in zip(model.dictionaries, (0.05, 0.02)):
+            x = mlcsc.ista(D, x, lam, 4, fista=fista)
+            ref.append(x)
+        got = mlcsc.layered_ista(model, Y, [0.05, 0.02], 4, fista=fista)
+        assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(got, ref))
