@@ -55,6 +55,15 @@ def test_summary_counts_kinds_apart():
                                    "identities: 1 verified · controls: 1 passed")
 
 
+def test_gated_claim_keeps_its_verdict_only_when_its_precondition_holds():
+    claim = claims.empirical("gain", "a gain", "+5 points", iv(-3.0, -1.0), 0.0, "above", unit=" pts")
+    assert claims.gated(claim, True, "untrained") is claim
+    off = claims.gated(claim, False, "the net is untrained at this scale")
+    assert (off.key, off.kind, off.statement, off.paper) == (claim.key, "empirical", claim.statement, claim.paper)
+    assert off.verdict == "not testable at this scale" and off.rule == "the net is untrained at this scale"
+    assert off.measured == claim.measured and off.low is None and off.estimate is None
+
+
 def test_report_writes_record_and_table(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "ROOT", tmp_path)
     monkeypatch.delenv("SCPAPER_RESULTS", raising=False)

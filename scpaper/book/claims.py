@@ -94,6 +94,12 @@ def not_testable(key: str, statement: str, paper: str, reason: str, measured: st
     return Claim(key, "empirical", statement, paper, measured, "not testable at this scale", reason)
 
 
+def gated(claim: Claim, holds: bool, reason: str) -> Claim:
+    """claim itself when its precondition holds, else the same claim not testable at this scale for reason,
+    its measurement kept."""
+    return claim if holds else not_testable(claim.key, claim.statement, claim.paper, reason, measured=claim.measured)
+
+
 def identity(key: str, statement: str, paper: str, deviation: float, tolerance: float, *,
              what: str = "max |Δ|", n: int | None = None, detail: str = "") -> Claim:
     """A derivation checked numerically: verified when deviation ≤ tolerance (a NaN deviation is a violation)."""

@@ -125,9 +125,9 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
     """Train every variant of scnet.variants (λ ≥ 0 at initialisation, no weight decay on λ) and the old recipe
     (PyTorch's bias initialisation, weight decay on λ) once per seed; the LASSO variant only for the first seed.
 
-    Returns a table (one row per variant: means over seeds of validation/test accuracy on clean digits and
-    under zero-mean unclipped Gaussian noise, confidence on blank and pure-noise images, per-layer activity,
-    λᵢ < 0 counts at initialisation and after training), per-image 0/1 correctness concatenated over seeds
+    Returns a table (one row per variant: the worst seed's training accuracy; means over seeds of validation/test
+    accuracy on clean digits and under zero-mean unclipped Gaussian noise, confidence on blank and pure-noise
+    images, per-layer activity, λᵢ < 0 counts at initialisation and after training), per-image 0/1 correctness concatenated over seeds
     (key 'name|σ'), per-image confidences on pure-noise images (key 'name|fool'), and the first seed's models."""
     data = scnet.mnist_split(n_train, n_val, n_test, seeds[0])
     Xt, yt = data["test"]
@@ -141,7 +141,9 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
                              lr=lr, seed=seed, device=device, lam_decay=lam_decay)
             model = scnet.load(record, device)
             models.setdefault(name, model)
-            row = {"model": name, "seed": seed, "val acc": train.accuracy(model, *scnet.mnist_split(n_train, n_val, n_test, seed)["val"], device=device)}
+            split = scnet.mnist_split(n_train, n_val, n_test, seed)
+            row = {"model": name, "seed": seed, "train acc": train.accuracy(model, *split["train"], device=device),
+                   "val acc": train.accuracy(model, *split["val"], device=device)}
             for s in sigmas:
                 correct = (train.predict(model, scnet.add_noise(Xt, s, seed, clip=False), device=device) == yt).numpy()
                 per_image.setdefault(f"{name}|{s:g}", []).append(correct.astype(float))
@@ -158,8 +160,9 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
             row["units"] = int(sum(layer.lam.numel() for layer in model.layers))
             rows.append(row)
     table = pd.DataFrame(rows).groupby("model", sort=False).agg(
-        {**{c: "mean" for c in pd.DataFrame(rows).columns if c not in ("model", "seed", "λ<0 at init", "λ<0 trained", "units")},
-         "λ<0 at init": "sum", "λ<0 trained": "sum", "units": "sum", "seed": "count"}).rename(columns={"seed": "seeds"})
+        {**{c: "mean" for c in pd.DataFrame(rows).columns if c not in ("model", "seed", "train acc", "λ<0 at init", "λ<0 trained", "units")},
+         "train acc": "min", "λ<0 at init": "sum", "λ<0 trained": "sum", "units": "sum", "seed": "count"}
+    ).rename(columns={"seed": "seeds", "train acc": "train acc (worst seed)"})
     return table, {k: np.concatenate(v) for k, v in per_image.items()}, models
 
 
