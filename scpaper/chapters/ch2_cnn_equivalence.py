@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from scpaper import csc, lasso, scnet, train
+from scpaper import csc, lasso, robustness, scnet, train
 from scpaper.book import plotting
 from scpaper.book.cache import cached
 from scpaper.coherence import mutual_coherence
@@ -121,14 +121,16 @@ OLD_RECIPE = "free λ, PyTorch init + decay on λ"
 
 def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int, sigmas: tuple[float, ...],
                        seeds: tuple[int, ...], *, n_train: int, n_val: int, n_test: int, epochs: int, batch_size: int,
-                       lr: float, device: torch.device) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, scnet.SCNet]]:
+                       lr: float, device: torch.device, pgd_eps: float, pgd_steps: int,
+                       pgd_images: int) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, scnet.SCNet]]:
     """Train every variant of scnet.variants (λ ≥ 0 at initialisation, no weight decay on λ) and the old recipe
     (PyTorch's bias initialisation, weight decay on λ) once per seed; the LASSO variant only for the first seed.
 
     Returns a table (one row per variant: the worst seed's training accuracy; means over seeds of validation/test
-    accuracy on clean digits and under zero-mean unclipped Gaussian noise, confidence on blank and pure-noise
-    images, per-layer activity, λᵢ < 0 counts at initialisation and after training), per-image 0/1 correctness concatenated over seeds
-    (key 'name|σ'), per-image confidences on pure-noise images (key 'name|fool'), and the first seed's models."""
+    accuracy on clean digits, under zero-mean unclipped Gaussian noise and under L∞ PGD (pgd_steps steps of radius
+    pgd_eps on the first pgd_images test digits; the free CNN and the λ ≥ λ_min variants only), confidence on blank and pure-noise images, per-layer activity,
+    λᵢ < 0 counts at initialisation and after training), per-image 0/1 correctness concatenated over seeds (keys
+    'name|σ' and 'name|pgd'), per-image confidences on pure-noise images (key 'name|fool'), and the first seed's models."""
     data = scnet.mnist_split(n_train, n_val, n_test, seeds[0])
     Xt, yt = data["test"]
     fool = torch.randn((n_test, *Xt.shape[1:]), generator=torch.Generator().manual_seed(seeds[0]))
@@ -152,6 +154,12 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
                 confidence = torch.softmax(model(fool.to(device)).float(), 1).max(1).values.cpu().numpy()
                 row["confidence blank"] = float(torch.softmax(model(torch.zeros_like(Xt[:1]).to(device)).float(), 1).max())
             per_image.setdefault(f"{name}|fool", []).append(confidence)
+            if not (lam_decay or extra.get("orthonormal") or extra.get("lasso_steps")):  # the PGD claim's two sides
+                xa, ya = Xt[:pgd_images].to(device), yt[:pgd_images]
+                adv = robustness.pgd(model, xa, ya.to(device), norm="linf", eps=pgd_eps, steps=pgd_steps, seed=seed)
+                robust = (train.predict(model, adv, device=device) == ya).numpy()
+                per_image.setdefault(f"{name}|pgd", []).append(robust.astype(float))
+                row["test acc PGD"] = float(robust.mean())
             row["confidence noise"] = float(confidence.mean())
             for j, share in enumerate(scnet.activity(model, Xt)):
                 row[f"active L{j + 1}"] = share
