@@ -201,7 +201,7 @@ def digit_spectra(D: torch.Tensor, codes: torch.Tensor, directions: dict[str, to
         k[i], smin[i], smax[i] = len(s), S[0], S[-1]
         noise[i] = (S.pow(-2).sum() / D.shape[0]).sqrt()
         G = (A.T @ A).abs().fill_diagonal_(0)
-        pair[i] = 1 / (1 - G.max()).sqrt() if len(s) > 1 else 1.0
+        pair[i] = 1 / (1 - G.max()).sqrt()  # 1 for a single atom, whose only overlap is the zeroed diagonal
         for kind, V in directions.items():
             v = V[i].double()
             cum = np.concatenate([[0.0], (U.T @ (v / v.norm())).pow(2).cumsum(0).numpy()])

@@ -158,3 +158,128 @@ def test_pgd_moves_only_pixels_with_a_gradient_by_the_given_step():
     assert torch.equal(adv[:, 1:], x[:, 1:])  # zero gradient: no step
     moved = (adv[:, 0] - x[:, 0]).abs()
     assert moved.max() <= eps / 2 + 1e-6 and moved.max() > eps / 4  # two steps of ε/4, not the default 1.25ε
+
+
+def test_corrupt_defaults_to_seed_zero_and_lists_the_choices_when_refusing(images):
+    assert torch.equal(robustness.corrupt(images, "shot", 2), robustness.corrupt(images, "shot", 2, seed=0))
+    with pytest.raises(ValueError, match="^unknown split 'holdout': choose one of test, val, train$"):
+        robustness.corrupt(images, "shot", 2, split="holdout")
+    with pytest.raises(ValueError, match="^unknown corruption 'fog': choose one of gaussian, shot, speckle, impulse$"):
+        robustness.corrupt(images, "fog", 2)
+
+
+@pytest.mark.parametrize("level", [0, 255])
+def test_gaussian_noise_is_clipped_at_black_and_white(level):
+    flat = torch.full((64, 3, 32, 32), level, dtype=torch.uint8)
+    out = robustness.corrupt(flat, "gaussian", 5).double()
+    at_edge = float((out == level).double().mean())
+    assert at_edge == pytest.approx(0.5, abs=0.02)  # the half of the noise that points out of [0, 1]
+    shift = 255 * 0.10 / np.sqrt(2 * np.pi)  # E[max(0, n)] for n ~ N(0, 0.1²), in uint8 steps
+    assert abs(float(out.mean()) - (shift if level == 0 else 255 - shift)) < 1.0  # within the truncation to integers
+
+
+def test_speckle_noise_scales_with_the_pixel_and_keeps_black_black():
+    half = torch.zeros(64, 3, 32, 32, dtype=torch.uint8)
+    half[..., 16:] = 128
+    out = robustness.corrupt(half, "speckle", 5).double()
+    assert (out[..., :16] == 0).all()  # x + x·n is 0 where x is
+    grey = out[..., 16:]
+    assert float(grey.std()) == pytest.approx(0.20 * 128, rel=0.05)  # σ·x
+    assert float(((grey == 0) | (grey == 255)).double().mean()) < 0.01  # not salt and pepper
+
+
+def test_fit_takes_two_pairs_and_any_numeric_input():
+    assert robustness.fit_lambda_of_residual([1.0, 3.0], [0.5, 0.9]) == pytest.approx((0.3, 0.2))
+    with pytest.raises(ValueError, match=r"^need ≥ 2 matching \(residual, λ\) pairs, got shapes \(1,\) and \(1,\)$"):
+        robustness.fit_lambda_of_residual([1.0], [0.5])
+    r, lam = np.array([1.0, 2.0, 4.0], dtype=object), np.array([0.5, 0.7, 1.1], dtype=object)  # e.g. a pandas object column
+    assert robustness.fit_lambda_of_residual(r, lam) == pytest.approx((0.3, 0.2))
+
+
+def sweep(rng: np.random.Generator, lams: tuple[float, ...], kinds: int = 2, severities: int = 3) -> dict:
+    residual = np.sort(rng.uniform(1, 5, (kinds, severities)), axis=1)
+    return {"acc": rng.uniform(0, 1, (kinds, severities, len(lams))), "residual": residual,
+            "kinds": robustness.CORRUPTIONS[:kinds], "lams": lams}
+
+
+def test_algorithm1_returns_every_choice_against_independent_references():
+    rng = np.random.default_rng(4)
+    lams = (0.1, 0.3, 0.5, 0.7, 0.9)
+    val, test = sweep(rng, lams), sweep(rng, lams)
+    out = robustness.algorithm1(val, test, lam0=0.62)  # nearest swept λ: 0.7
+    assert set(out) == {"fixed", "algorithm1", "oracle", "lam_algorithm1", "lam_oracle", "lam_val", "coef",
+                        "j_fixed", "j_algorithm1", "j_oracle"}
+    assert out["j_fixed"].shape == (2, 3) and (out["j_fixed"] == 3).all() and np.array_equal(out["fixed"], test["acc"][:, :, 3])
+    assert np.array_equal(out["oracle"], test["acc"].max(2)) and np.array_equal(out["lam_oracle"], np.take(lams, out["j_oracle"]))
+    for k in range(2):
+        best = [lams[int(np.argmax(val["acc"][k, s]))] for s in range(3)]
+        assert np.allclose(out["lam_val"][k], best)
+        design = np.stack([np.ones(3), val["residual"][k]], 1)  # least squares λ ≈ a + b·r
+        assert np.allclose(out["coef"][k], np.linalg.lstsq(design, np.array(best), rcond=None)[0])
+        for s in range(3):
+            a, b = out["coef"][k]
+            j = min(range(len(lams)), key=lambda j: abs(lams[j] - (a + b * test["residual"][k, s])))
+            assert out["j_algorithm1"][k, s] == j and out["lam_algorithm1"][k, s] == lams[j]
+            assert out["algorithm1"][k, s] == test["acc"][k, s, j]
+    with pytest.raises(ValueError, match="^validation and test sweeps must use the same λ grid$"):
+        robustness.algorithm1(val, {**test, "lams": lams[:-1]}, lam0=0.5)
+
+
+class Classifier(nn.Module):
+    """A linear classifier on [0, 1] images with an SDNet-like stem residual (‖x‖), recording its batch sizes."""
+
+    def __init__(self, stem: bool = True):
+        super().__init__()
+        self.linear = nn.Linear(3 * 4 * 4, 3)
+        self.stem, self.batches = stem, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.dtype == torch.float32 and x.max() <= 1  # the networks' input
+        self.batches.append(len(x))
+        return self.linear(x.flatten(1))
+
+    def stem_residual(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.stem:
+            raise ValueError("stem_residual needs an SDNet (a network with a CSC stem)")
+        return x.flatten(1).norm(dim=1)
+
+
+def test_evaluate_reports_accuracy_and_mean_residual_batch_by_batch():
+    torch.manual_seed(5)
+    model = Classifier()
+    X = torch.randint(0, 256, (11, 3, 4, 4), dtype=torch.uint8)
+    with torch.no_grad():
+        predicted = model.linear(X.double().flatten(1).div(255).float()).argmax(1)
+    y = torch.where(torch.arange(11) < 6, predicted, (predicted + 1) % 3)  # six right, five wrong
+    model.batches.clear()
+    acc, res = robustness.evaluate(model, X, y, batch_size=4, residual=True)
+    assert acc == pytest.approx(6 / 11) and model.batches == [4, 4, 3]
+    assert res == pytest.approx(float(np.linalg.norm(X.numpy().reshape(11, -1) / 255.0, axis=1).mean()), rel=1e-6)
+    plain = Classifier(stem=False)  # a network without a stem: the residual is not asked for by default
+    plain.load_state_dict(model.state_dict())
+    acc, res = robustness.evaluate(plain, X, y)
+    assert acc == pytest.approx(6 / 11) and np.isnan(res) and plain.batches == [11]
+
+
+def test_pgd_restarts_keep_an_image_fooled_early_whatever_later_restarts_do():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)).eval()
+    with torch.no_grad():
+        x = torch.full((1, 3, 8, 8), 0.5).expand(64, -1, -1, -1).clone()  # one image, 64 independent draws
+        margin = model(x[:1])[0]
+        model[1].bias[0] -= margin[0] - margin[1] + 1e-3  # class 1 ahead by 10⁻³: random starts flip it half the time
+    y = torch.ones(64, dtype=torch.long)
+    runs = [robustness.pgd(model, x, y, norm="linf", eps=0.05, steps=0, restarts=k, seed=9) for k in range(1, 7)]
+    fooled = [model(r).argmax(1) != y for r in runs]
+    assert 0.2 < fooled[0].float().mean() < 0.8
+    for k in range(5):  # restarts draw the same starts in the same order: the first k are a prefix of the next
+        assert torch.equal(runs[-1][fooled[k]], runs[k][fooled[k]])
+
+
+def test_pgd_on_a_cpu_attacks_a_float32_model_like_its_float64_copy():
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.Tanh(), nn.Linear(16, 10)).eval()
+    x, y = torch.rand(32, 3, 8, 8), torch.randint(0, 10, (32,))
+    single = robustness.pgd(model, x, y, norm="linf", eps=8 / 255, steps=5, random_start=False)
+    double = robustness.pgd(model.double(), x.double(), y, norm="linf", eps=8 / 255, steps=5, random_start=False)
+    same = (single.double() - double).flatten(1).abs().max(1).values < 1e-5
+    assert same.float().mean() >= 0.9  # no reduced precision: only gradient components at ~0 may take another sign
