@@ -128,9 +128,10 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
 
     Returns a table (one row per variant: the worst seed's training accuracy; means over seeds of validation/test
     accuracy on clean digits, under zero-mean unclipped Gaussian noise and under L∞ PGD (pgd_steps steps of radius
-    pgd_eps on the first pgd_images test digits; the free CNN and the λ ≥ λ_min variants only), confidence on blank and pure-noise images, per-layer activity,
-    λᵢ < 0 counts at initialisation and after training), per-image 0/1 correctness concatenated over seeds (keys
-    'name|σ' and 'name|pgd'), per-image confidences on pure-noise images (key 'name|fool'), and the first seed's models."""
+    pgd_eps on the first pgd_images test digits; the free CNN and the λ ≥ λ_min variants only), confidence on
+    blank and pure-noise images, per-layer activity, λᵢ < 0 counts at initialisation and after training),
+    per-image 0/1 correctness concatenated over seeds (keys 'name|σ' and 'name|pgd'), per-image confidences on
+    pure-noise images (key 'name|fool'), and the first seed's models."""
     data = scnet.mnist_split(n_train, n_val, n_test, seeds[0])
     Xt, yt = data["test"]
     fool = torch.randn((n_test, *Xt.shape[1:]), generator=torch.Generator().manual_seed(seeds[0]))
