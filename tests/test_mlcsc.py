@@ -163,3 +163,146 @@ def test_layered_ista_with_cached_steps_equals_the_layers_run_one_by_one(model):
             ref.append(x)
         got = mlcsc.layered_ista(model, Y, [0.05, 0.02], 4, fista=fista)
         assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(got, ref))
+
+
+def test_relative_error_is_the_squared_error_ratio_per_trial_and_scale_free():
+    gen = torch.Generator().manual_seed(0)
+    true, est = torch.randn(4, 9, generator=gen, dtype=torch.float64), torch.randn(4, 9, generator=gen, dtype=torch.float64)
+    ref = [float(((e - t) ** 2).sum() / (t ** 2).sum()) for t, e in zip(true.numpy(), est.numpy())]
+    assert mlcsc.relative_error(true, est).tolist() == pytest.approx(ref, rel=1e-12)
+    assert mlcsc.relative_error(1e-3 * true, 1e-3 * est).tolist() == pytest.approx(ref, rel=1e-9)
+    zero = torch.zeros(1, 9, dtype=torch.float64)
+    assert mlcsc.relative_error(zero, zero).item() == 0.0  # an empty code estimated as empty: no error, no NaN
+
+
+def test_exact_support_compares_non_zero_patterns_only():
+    true = torch.tensor([[1.0, 0, -2, 0], [1.0, 0, 0, 0], [1.0, 0, 0, 0], [0, 0, 0, 0]])
+    est = torch.tensor([[5.0, 0, 3, 0], [1.0, 1e-9, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 0]])
+    assert mlcsc.exact_support(true, est).tolist() == [True, False, False, True]
+
+
+def test_support_recovery_matches_set_arithmetic():
+    gen = torch.Generator().manual_seed(1)
+    true = torch.randn(30, 12, generator=gen, dtype=torch.float64) * (torch.rand(30, 12, generator=gen) < 0.3)
+    est = torch.randn(30, 12, generator=gen, dtype=torch.float64) * (torch.rand(30, 12, generator=gen) < 0.4)
+    for tol in (0.0, 0.5):
+        expected = []
+        for t, e in zip(true.tolist(), est.tolist()):
+            S = {i for i, v in enumerate(t) if v != 0}
+            Sh = {i for i, v in enumerate(e) if abs(v) > tol}
+            expected.append(len(S & Sh) / max(len(S), len(Sh)) if S or Sh else 1.0)
+        assert mlcsc.support_recovery(true, est, tol).tolist() == pytest.approx(expected)
+    empty = torch.zeros(1, 12, dtype=torch.float64)
+    assert mlcsc.support_recovery(true[:1], empty).item() == 0.0 and mlcsc.support_recovery(empty, true[:1]).item() == 0.0
+    assert mlcsc.support_recovery(empty, empty).item() == 1.0
+    assert mlcsc.support_recovery(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.2, 0.0]]), 0.2).item() == 0.0  # |v| = tol is off
+
+
+def test_contrast_is_the_smallest_over_the_largest_non_zero_magnitude():
+    code = torch.tensor([[0.0, -4.0, 1.0, 0.0, 2.0], [0.0, 0.0, -3.0, 0.0, 0.0], [0.0] * 5, [1e-3, 0, 0, 0, -4e-3]],
+                        dtype=torch.float64)
+    assert mlcsc.contrast(code).tolist() == pytest.approx([0.25, 1.0, 1.0, 0.25])
+
+
+def test_local_error_is_the_largest_stripe_norm_of_the_difference():
+    gen = torch.Generator().manual_seed(2)
+    D = mlcsc.conv_dictionary(mlcsc.gaussian_filters(2, 1, 3, gen), 10)
+    model = mlcsc.Model((D,), (1, 2), (3,), 10)  # stripes of 2·3 − 1 = 5 positions, 2 channels each
+    true, est = torch.randn(3, 20, generator=gen, dtype=torch.float64), torch.randn(3, 20, generator=gen, dtype=torch.float64)
+    diff = (est - true).view(3, 10, 2)
+    ref = [max(float(diff[t, [(p + j) % 10 for j in range(5)]].norm()) for p in range(10)) for t in range(3)]
+    assert mlcsc.local_error(model, 1, true, est).tolist() == pytest.approx(ref, rel=1e-12)
+
+
+def _tiny_model() -> mlcsc.Model:
+    """A two-layer model on 12 positions, built directly (no filter design): D₁ 12 × 24, D₂ 24 × 36."""
+    gen = torch.Generator().manual_seed(5)
+    D1 = mlcsc.conv_dictionary(mlcsc.gaussian_filters(2, 1, 3, gen), 12)
+    D2 = mlcsc.conv_dictionary(mlcsc.sparse_filters(3, 2, 3, 2, gen), 12)
+    return mlcsc.Model((D1, D2), (1, 2, 3), (3, 3), 12)
+
+
+def _soft(u: np.ndarray, beta) -> np.ndarray:
+    return np.sign(u) * np.maximum(np.abs(u) - np.maximum(beta, 0), 0)
+
+
+def test_layered_thresholding_soft_thresholds_each_layer_in_turn():
+    model = _tiny_model()
+    Y = torch.randn(4, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    D1, D2 = (D.numpy() for D in model.dictionaries)
+    g1 = _soft(Y.numpy() @ D1, 0.3)
+    g2 = _soft(g1 @ D2, 0.1)
+    out = mlcsc.layered_thresholding(model, Y, [0.3, 0.1])
+    np.testing.assert_allclose(out[0].numpy(), g1, atol=1e-12)
+    np.testing.assert_allclose(out[1].numpy(), g2, atol=1e-12)
+    beta = torch.tensor([[0.3], [0.5], [-0.2], [0.0]], dtype=torch.float64)  # one β per trial; β < 0 acts as 0
+    per_trial = mlcsc.layered_thresholding(model, Y, [beta, 0.1])
+    np.testing.assert_allclose(per_trial[0].numpy(), _soft(Y.numpy() @ D1, beta.numpy()), atol=1e-12)
+    with pytest.raises(ValueError):
+        mlcsc.layered_thresholding(model, Y, [0.3])  # one β per layer
+
+
+def _tiny_signals(model: mlcsc.Model, trials: int, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    top = torch.zeros(trials, 36, dtype=torch.float64)
+    for t in range(trials):
+        top[t, torch.randperm(36, generator=gen)[:2]] = 1 + torch.rand(2, generator=gen, dtype=torch.float64)
+    g1 = top @ model.dictionaries[1].T
+    return [g1, top], g1 @ model.dictionaries[0].T + 0.01 * torch.randn(trials, 12, generator=gen, dtype=torch.float64)
+
+
+def test_tune_thresholds_picks_the_best_grid_value_layer_by_layer():
+    model = _tiny_model()
+    codes, Y = _tiny_signals(model, 20, 1)
+    grid = torch.linspace(0.0, 1.5, 16, dtype=torch.float64)
+    betas = mlcsc.tune_thresholds(model, Y, codes, grid)
+    assert len(betas) == 2 and all(isinstance(b, float) and b in grid.tolist() for b in betas)
+
+    def score(est: np.ndarray, true: torch.Tensor) -> float:
+        return float(mlcsc.support_recovery(true, torch.from_numpy(est)).mean())
+
+    D1, D2 = (D.numpy() for D in model.dictionaries)
+    first = [score(_soft(Y.numpy() @ D1, b), codes[0]) for b in grid.tolist()]
+    assert betas[0] == grid.tolist()[int(np.argmax(first))]  # the best, the smallest on ties
+    x1 = _soft(Y.numpy() @ D1, betas[0])
+    second = [score(_soft(x1 @ D2, b), codes[1]) for b in grid.tolist()]
+    assert betas[1] == grid.tolist()[int(np.argmax(second))]
+    assert max(first) > first[0] and max(second) > second[0]  # thresholding beats no thresholding here
+
+
+def test_layered_bp_codes_each_layer_by_a_certified_lasso_on_the_last():
+    from scpaper import lasso
+
+    model = _tiny_model()
+    codes, Y = _tiny_signals(model, 5, 2)
+    lam1 = torch.linspace(0.02, 0.06, 5, dtype=torch.float64)
+    out, certified = mlcsc.layered_bp(model, Y, [lam1, 0.05])
+    assert len(out) == 2 and certified == [1.0, 1.0]
+    assert out[0].shape == (5, 24) and out[1].shape == (5, 36)
+    for r in range(5):
+        assert lasso.kkt_residual(model.dictionaries[0], Y[r:r + 1], out[0][r:r + 1], float(lam1[r])).max() < 1e-6
+    assert lasso.kkt_residual(model.dictionaries[1], out[0], out[1], 0.05).max() < 1e-6
+    with pytest.raises(ValueError):
+        mlcsc.layered_bp(model, Y, [0.05])
+
+
+def test_layered_bp_is_lasso_layer_on_each_previous_estimate_and_passes_its_tolerance_on():
+    model = _tiny_model()
+    codes, Y = _tiny_signals(model, 4, 3)
+    out, _ = mlcsc.layered_bp(model, Y, [0.03, 0.05])
+    first, _ = mlcsc.lasso_layer(model.dictionaries[0], Y, 0.03)
+    second, _ = mlcsc.lasso_layer(model.dictionaries[1], first, 0.05)
+    assert torch.equal(out[0], first) and torch.equal(out[1], second)
+    with pytest.raises(ValueError, match="tol > 0"):
+        mlcsc.layered_bp(model, Y, [0.03, 0.05], tol=0.0)
+
+
+def test_model_moved_to_a_device_keeps_its_shape_and_its_codes():
+    model = _tiny_model()
+    moved = model.to("cpu")
+    assert (moved.channels, moved.lengths, moved.n_positions, moved.depth) == ((1, 2, 3), (3, 3), 12, 2)
+    assert all(torch.equal(a, b) and b.device.type == "cpu" for a, b in zip(model.dictionaries, moved.dictionaries))
+    assert moved.coherences() == model.coherences() and len(moved.coherences()) == 2
+    Y = torch.randn(2, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert all(torch.equal(a, b) for a, b in zip(mlcsc.layered_thresholding(model, Y, [0.2, 0.1]),
+                                                 mlcsc.layered_thresholding(moved, Y, [0.2, 0.1])))
