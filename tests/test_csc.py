@@ -282,8 +282,12 @@ def _nonneg_objective_minimum(X, D, lam):
 
     Xn, Dn, total = X.numpy(), D.numpy(), 0.0
     for p in Xn:
-        f = lambda a: 0.5 * ((p - Dn @ a) ** 2).sum() + lam * a.sum()
-        g = lambda a: Dn.T @ (Dn @ a - p) + lam
+        def f(a: np.ndarray, p: np.ndarray = p) -> float:
+            return 0.5 * ((p - Dn @ a) ** 2).sum() + lam * a.sum()
+
+        def g(a: np.ndarray, p: np.ndarray = p) -> np.ndarray:
+            return Dn.T @ (Dn @ a - p) + lam
+
         res = minimize(f, np.zeros(Dn.shape[1]), jac=g, bounds=[(0, None)] * Dn.shape[1], method="L-BFGS-B",
                        options={"ftol": 1e-15, "gtol": 1e-12})
         total += res.fun

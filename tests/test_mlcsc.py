@@ -274,7 +274,7 @@ def test_layered_bp_codes_each_layer_by_a_certified_lasso_on_the_last():
     from scpaper import lasso
 
     model = _tiny_model()
-    codes, Y = _tiny_signals(model, 5, 2)
+    _, Y = _tiny_signals(model, 5, 2)
     lam1 = torch.linspace(0.02, 0.06, 5, dtype=torch.float64)
     out, certified = mlcsc.layered_bp(model, Y, [lam1, 0.05])
     assert len(out) == 2 and certified == [1.0, 1.0]
@@ -288,7 +288,7 @@ def test_layered_bp_codes_each_layer_by_a_certified_lasso_on_the_last():
 
 def test_layered_bp_is_lasso_layer_on_each_previous_estimate_and_passes_its_tolerance_on():
     model = _tiny_model()
-    codes, Y = _tiny_signals(model, 4, 3)
+    _, Y = _tiny_signals(model, 4, 3)
     out, _ = mlcsc.layered_bp(model, Y, [0.03, 0.05])
     first, _ = mlcsc.lasso_layer(model.dictionaries[0], Y, 0.03)
     second, _ = mlcsc.lasso_layer(model.dictionaries[1], first, 0.05)
@@ -306,3 +306,100 @@ def test_model_moved_to_a_device_keeps_its_shape_and_its_codes():
     Y = torch.randn(2, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert all(torch.equal(a, b) for a, b in zip(mlcsc.layered_thresholding(model, Y, [0.2, 0.1]),
                                                  mlcsc.layered_thresholding(moved, Y, [0.2, 0.1])))
+
+
+def _numpy_ista(D: np.ndarray, X: np.ndarray, lam: float, eta: float, start: np.ndarray, steps: int) -> np.ndarray:
+    z = start
+    for _ in range(steps):
+        z = _soft(z + eta * (X - z @ D.T) @ D, lam * eta)
+    return z
+
+
+def test_ista_takes_the_asked_steps_from_the_asked_start():
+    D = _tiny_model().dictionaries[0]
+    gen = torch.Generator().manual_seed(6)
+    X, start = torch.randn(3, 12, generator=gen, dtype=torch.float64), torch.randn(3, 24, generator=gen, dtype=torch.float64)
+    for init, steps in ((None, 3), (start, 2)):
+        out = mlcsc.ista(D, X, 0.05, steps, init=init, eta=0.1)
+        z0 = np.zeros((3, 24)) if init is None else start.numpy()
+        np.testing.assert_allclose(out.numpy(), _numpy_ista(D.numpy(), X.numpy(), 0.05, 0.1, z0, steps), atol=1e-12)
+    assert torch.equal(mlcsc.ista(D, X, 0.05, 3), mlcsc.ista(D, X, 0.05, 3, eta=mlcsc.step_size(D)))
+    for n in (0, -1):
+        with pytest.raises(ValueError, match="n_iter must be at least 1"):
+            mlcsc.ista(D, X, 0.05, n)
+
+
+def test_ista_and_fista_approach_the_certified_lasso_fista_faster():
+    from scpaper import lasso
+
+    D = _tiny_model().dictionaries[0]
+    X = torch.randn(3, 12, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    star = lasso.solve(D, X, 0.05).codes
+    err = lambda c: float((c - star).norm() / star.norm())
+    assert err(mlcsc.ista(D, X, 0.05, 30, fista=True)) < err(mlcsc.ista(D, X, 0.05, 30)) < err(mlcsc.ista(D, X, 0.05, 3))
+    assert err(mlcsc.ista(D, X, 0.05, 3000, fista=True)) < 1e-6
+    assert err(mlcsc.ista(D, X, 0.05, 3, init=star)) < 1e-9  # the LASSO solution is ISTA's fixed point
+
+
+def test_step_size_is_the_inverse_squared_spectral_norm_within_its_margin():
+    D = _tiny_model().dictionaries[0]
+    top = float(np.linalg.norm(D.numpy(), 2)) ** 2
+    assert 0.98 / top <= mlcsc.step_size(D) <= 1 / top
+
+
+def _square_model() -> mlcsc.Model:
+    """Two layers whose second dictionary is square (24 × 24), so that init="previous" applies to it."""
+    gen = torch.Generator().manual_seed(8)
+    D1 = mlcsc.conv_dictionary(mlcsc.gaussian_filters(2, 1, 3, gen), 12)
+    D2 = mlcsc.conv_dictionary(mlcsc.gaussian_filters(2, 2, 3, gen), 12)
+    return mlcsc.Model((D1, D2), (1, 2, 2), (3, 3), 12)
+
+
+def test_layered_ista_runs_ista_per_layer_from_zero_or_from_the_previous_estimate():
+    model = _square_model()
+    Y = torch.randn(3, 12, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    (D1, D2), (e1, e2) = model.dictionaries, model.step_sizes
+    for fista in (False, True):
+        zero = mlcsc.layered_ista(model, Y, [0.05, 0.02], 4, fista=fista)
+        g1 = mlcsc.ista(D1, Y, 0.05, 4, fista=fista, eta=e1)
+        assert torch.equal(zero[0], g1) and torch.equal(zero[1], mlcsc.ista(D2, g1, 0.02, 4, fista=fista, eta=e2))
+        warm = mlcsc.layered_ista(model, Y, [0.05, 0.02], 4, fista=fista, init="previous")
+        assert torch.equal(warm[0], g1)  # Y has 12 entries, the codes 24: layer 1 starts at zero
+        assert torch.equal(warm[1], mlcsc.ista(D2, g1, 0.02, 4, fista=fista, init=g1, eta=e2))
+        assert not torch.allclose(warm[1], zero[1])
+    assert not torch.allclose(mlcsc.layered_ista(model, Y, [0.05, 0.02], 4, fista=True)[1],
+                              mlcsc.layered_ista(model, Y, [0.05, 0.02], 4)[1])
+    with pytest.raises(ValueError, match="init must be 'zero' or 'previous', got 'bad'"):
+        mlcsc.layered_ista(model, Y, [0.05, 0.02], 1, init="bad")
+    with pytest.raises(ValueError):
+        mlcsc.layered_ista(model, Y, [0.05], 1)  # one λ per layer
+
+
+def test_lasso_layer_solves_each_row_at_its_own_lambda():
+    from scpaper import lasso
+
+    model = _tiny_model()
+    D = model.dictionaries[0]
+    Y = torch.randn(4, 12, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    codes, frac = mlcsc.lasso_layer(D, Y, 0.04)
+    assert frac == 1.0 and isinstance(frac, float) and torch.equal(codes, lasso.solve(D, Y, 0.04, tol=1e-7).codes)
+    assert torch.equal(mlcsc.lasso_layer(D, Y, 0.04, gram=model.grams[0])[0], codes)
+    lam = torch.tensor([0.01, 0.04, 0.02, 0.08], dtype=torch.float64)
+    per_row, frac = mlcsc.lasso_layer(D, Y, lam)
+    assert frac == 1.0
+    for r in range(4):
+        assert lasso.kkt_residual(D, Y[r:r + 1], per_row[r:r + 1], float(lam[r])).max() < 1e-9
+    assert torch.allclose(per_row[1], codes[1], atol=1e-12)
+    for bad in (torch.tensor([0.01, 0.0, 0.02, 0.03], dtype=torch.float64), torch.full((3,), 0.01, dtype=torch.float64)):
+        with pytest.raises(ValueError, match="per-row λ must be positive with shape \\(4,\\)"):
+            mlcsc.lasso_layer(D, Y, bad)
+    for lam_ in (0.04, lam):
+        with pytest.raises(ValueError, match="tol > 0"):
+            mlcsc.lasso_layer(D, Y, lam_, tol=0.0)
+
+
+def test_lasso_layer_codes_float32_rows_at_their_own_lambda_in_float32():
+    D = _tiny_model().dictionaries[0].float()
+    Y = torch.randn(3, 12, generator=torch.Generator().manual_seed(11))
+    codes, frac = mlcsc.lasso_layer(D, Y, torch.tensor([0.02, 0.05, 0.03], dtype=torch.float64))  # λ in double
+    assert codes.dtype == torch.float32 and frac == 1.0
