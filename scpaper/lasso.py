@@ -231,8 +231,12 @@ def _blocks(k: torch.Tensor) -> list[torch.Tensor]:
 
 
 def power_lipschitz(D: torch.Tensor, n_iter: int = 100) -> float:
-    """Largest eigenvalue of DᵀD (the gradient's Lipschitz constant) by power iteration, 1% margin."""
-    v = torch.ones(D.shape[1], dtype=torch.float64, device=D.device)
+    """Largest eigenvalue of DᵀD (the gradient's Lipschitz constant) by power iteration, 1% margin.
+
+    The iteration starts from a fixed Gaussian vector: a structured start such as all ones lies in the null
+    space of every D whose rows sum to zero (atoms of balanced sign), where the iteration would give NaN.
+    """
+    v = torch.randn(D.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(D.device)
     D64 = D.double()
     for _ in range(n_iter):
         v = D64.T @ (D64 @ v)

@@ -289,6 +289,10 @@ def test_power_lipschitz_is_one_percent_above_the_squared_spectral_norm():
     L = lasso.power_lipschitz(D)
     assert L == pytest.approx(1.01 * torch.linalg.matrix_norm(D, 2).item() ** 2, rel=1e-9)
     assert lasso.power_lipschitz(D.float()) == pytest.approx(L, rel=1e-6)  # float64 arithmetic on the rounded atoms
+    balanced = torch.tensor([[1.0, -1.0], [1.0, -1.0]], dtype=torch.float64)  # rows sum to zero: all ones is in its null space
+    assert lasso.power_lipschitz(balanced) == pytest.approx(1.01 * 4.0, rel=1e-9)
+    signed = torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0], [-1.0, 0.0, 1.0]], dtype=torch.float64)
+    assert lasso.power_lipschitz(signed) == pytest.approx(1.01 * torch.linalg.matrix_norm(signed, 2).item() ** 2, rel=1e-9)
 
 
 def test_more_one_line_errors_and_float32_codes_are_certified_in_float64():
