@@ -289,6 +289,11 @@ def test_power_lipschitz_is_one_percent_above_the_squared_spectral_norm():
     L = lasso.power_lipschitz(D)
     assert L == pytest.approx(1.01 * torch.linalg.matrix_norm(D, 2).item() ** 2, rel=1e-9)
     assert lasso.power_lipschitz(D.float()) == pytest.approx(L, rel=1e-6)  # float64 arithmetic on the rounded atoms
+    torch.manual_seed(7)
+    expected_draw = torch.rand(1)
+    torch.manual_seed(7)
+    assert lasso.power_lipschitz(D) == L  # the same start every call
+    assert torch.equal(torch.rand(1), expected_draw)  # and the global generator is left alone
     balanced = torch.tensor([[1.0, -1.0], [1.0, -1.0]], dtype=torch.float64)  # rows sum to zero: all ones is in its null space
     assert lasso.power_lipschitz(balanced) == pytest.approx(1.01 * 4.0, rel=1e-9)
     signed = torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0], [-1.0, 0.0, 1.0]], dtype=torch.float64)
