@@ -93,3 +93,29 @@ def test_top_k_accepts_zero_and_all_atoms_and_names_the_last_dimension():
     assert torch.equal(thresholds.top_k(u, 3), u)
     with pytest.raises(ValueError, match=r"^k must lie in 0\.\.3, got 4$"):
         thresholds.top_k(torch.zeros(2, 5, 3), 4)
+
+
+def test_hard_threshold_minimises_the_penalised_l0_problem_per_atom():
+    """½‖x − Qa‖² + Σλᵢ[aᵢ ≠ 0] for orthonormal Q, against brute force over every support."""
+    Q = _orthonormal(5, 7)
+    gen = torch.Generator().manual_seed(8)
+    lam = torch.rand(5, generator=gen, dtype=torch.float64)
+    for x in torch.randn(20, 5, generator=gen, dtype=torch.float64):
+        u = Q.T @ x
+        best = min(0.5 * float((x - Q[:, list(s)] @ u[list(s)]).pow(2).sum()) + float(lam[list(s)].sum())
+                   for r in range(6) for s in itertools.combinations(range(5), r))
+        a = thresholds.hard(u, lam)
+        assert 0.5 * float((x - Q @ a).pow(2).sum()) + float(lam[a != 0].sum()) == pytest.approx(best, abs=1e-12)
+        assert torch.equal(a, torch.where(u.abs() > (2 * lam).sqrt(), u, torch.zeros_like(u)))  # kept entries unshrunk
+
+
+def test_hard_threshold_ties_scalar_lambda_dtype_and_errors():
+    u = torch.tensor([[-1.0, 0.5, 2.0], [1.0, -3.0, 0.0]], dtype=torch.float32)
+    assert torch.equal(thresholds.hard(u, 0.5), torch.tensor([[0.0, 0.0, 2.0], [0.0, -3.0, 0.0]]))  # |u| = √(2·½) = 1 is dropped
+    assert thresholds.hard(u, 0.5).dtype == torch.float32
+    assert torch.equal(thresholds.hard(u, 0.0), u)  # λ = 0 keeps every non-zero
+    assert torch.equal(thresholds.hard(u, torch.tensor([0.0, 0.0, 3.0])), torch.tensor([[-1.0, 0.5, 0.0], [1.0, -3.0, 0.0]]))
+    with pytest.raises(ValueError, match="non-negative"):
+        thresholds.hard(u, -0.1)
+    with pytest.raises(ValueError, match="one entry per atom"):
+        thresholds.hard(u, torch.ones(2))
