@@ -136,3 +136,43 @@ def test_boolean_and_unsigned_scores_are_read_as_floats():
     assert got.estimate == pytest.approx(0.25) and got.low < 0.25 < got.high
     small = intervals.paired_difference(other.astype(np.uint8), right.astype(np.uint8))  # 0 − 1 must not wrap to 255
     assert small.estimate == pytest.approx(-0.25) and small.high < 1
+
+
+def test_over_items_is_a_percentile_bootstrap_over_whole_items():
+    values = np.random.default_rng(3).normal(size=400)
+    iv = intervals.over_items(lambda idx: float(values[idx].mean()), len(values))
+    assert (iv.estimate, iv.n, iv.method) == (pytest.approx(values.mean()), 400, "bootstrap over images")
+    rng = np.random.default_rng(4)  # a hand-written percentile bootstrap: the same interval up to resampling noise
+    means = [values[rng.integers(0, 400, 400)].mean() for _ in range(4000)]
+    ref = np.percentile(means, [2.5, 97.5])
+    assert (iv.low, iv.high) == pytest.approx(tuple(ref), abs=0.012)
+    assert iv == intervals.over_items(lambda idx: float(values[idx].mean()), len(values))  # a fixed seed
+    # resampling is with replacement over items: a resample holds about 1 − 1/e of the distinct items
+    distinct = intervals.over_items(lambda idx: len(np.unique(idx)) / 500, 500, what="distinct items")
+    assert distinct.estimate == 1.0 and distinct.method == "distinct items"
+    assert 0.60 < distinct.low < 1 - 1 / math.e < distinct.high < 0.67
+
+
+def test_over_items_of_a_constant_statistic_is_a_point_and_shifted_keeps_the_method():
+    iv = intervals.over_items(lambda idx: 2.5, 30)
+    assert (iv.estimate, iv.low, iv.high, iv.n) == (2.5, 2.5, 2.5, 30)
+    moved = Interval(0.5, 0.25, 0.75, 40, "paired bootstrap").shifted(0.5)
+    assert moved == Interval(0.0, -0.25, 0.25, 40, "paired bootstrap")
+
+
+def test_over_items_resamples_the_set_number_of_times_and_silences_only_degenerate_data():
+    calls = []
+    intervals.over_items(lambda idx: calls.append(len(idx)) or 1.0 * len(idx), 20)
+    assert calls == [20] * (1 + intervals.RESAMPLES)  # the estimate, then one call per resample of all 20 items
+
+    def noisy(idx: np.ndarray) -> float:
+        import warnings
+        warnings.warn("a statistic's own warning", UserWarning)
+        return float(idx.mean())
+
+    with pytest.warns(UserWarning, match="own warning") as record:
+        intervals.over_items(noisy, 10)
+    assert len(record) == 1 + intervals.RESAMPLES  # the resamples' warnings too, not only the estimate's
+    # resamples where the statistic is undefined (NaN) leave no interval: the estimate stands as a point
+    iv = intervals.over_items(lambda idx: 1.0 if 0 in idx else float("nan"), 50)
+    assert (iv.estimate, iv.low, iv.high) == (1.0, 1.0, 1.0)
