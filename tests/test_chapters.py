@@ -180,3 +180,11 @@ def test_render_shows_the_notebooks_it_staged(book, tmp_path, monkeypatch):
     assert "seed 1" in (html / "book/executed/99_demo.html").read_text()
     assert (book / "book/executed/99_demo.ipynb").read_bytes() == staged
     assert (book / "_build/html/book/executed/99_demo.html").read_text() == reader
+
+
+def test_commit_of_a_copy_without_git_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(runner.COMMIT_ENV, raising=False)
+    assert runner.git_commit(tmp_path) == "unknown"
+    monkeypatch.setenv(runner.COMMIT_ENV, "0123abc")
+    assert runner.git_commit(tmp_path) == "0123abc"
+    assert runner.git_commit(runtime.ROOT) != "0123abc"  # a real checkout names its own commit

@@ -77,13 +77,17 @@ def select(names: list[str], root: Path | None = None) -> list[Chapter]:
     return chosen
 
 
+COMMIT_ENV = "SCPAPER_COMMIT"  # the commit of a copied tree that has no git history (e.g. on a lent GPU machine)
+
+
 def git_commit(root: Path) -> str:
-    """The checked-out commit, with '+dirty' when tracked files differ from it."""
+    """The checked-out commit, with '+dirty' when tracked files differ from it; $SCPAPER_COMMIT (else 'unknown')
+    where root is not a git checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get(COMMIT_ENV, "unknown")
     return head + ("+dirty" if dirty else "")
 
 

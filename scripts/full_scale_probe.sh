@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Time the GPU benchmarks and the full presets of the chapters on MNIST and natural images in one bounded command.
+#
+#   SCPAPER_COMMIT=<sha> bash scripts/full_scale_probe.sh [SECONDS]     # on a GPU machine, from the repository root
+#
+# For a lent GPU machine that has torch but not the notebook stack: the stack's wheels and elasticdeform's source
+# archive lie in .whl/ (git-ignored) and are installed into /tmp first. The LASSO and SDNet benchmarks run alone on
+# the GPU while chapters 1 and 3 (CPU-bound) start; chapters 2 and 4 follow. Every chapter runs until it ends or
+# SECONDS (default 500) have passed since the start; a chapter stopped at the deadline leaves its notebook as far as
+# it got (results/full/.<chapter>.partial.ipynb, saved by papermill at least every 30 s, with each finished cell's
+# duration). Logs and results are packed into $OUT/full_scale_probe.tgz.
+set -u
+budget=${1:-500}
+out=${OUT:-/tmp/full_scale_probe}
+mkdir -p "$out/logs"
+stamp() { echo "[$SECONDS s] $*"; }
+
+stamp "installing the notebook stack"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site-src \
+    .whl/elasticdeform-*.tar.gz > "$out/logs/elasticdeform.log" 2>&1 &
+build=$!
+export PYTHONPATH=/tmp/site:/tmp/site-src:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 SCPAPER_CACHE=/tmp/scpaper-cache
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.get_device_name(0), '| papermill', papermill.__version__)" || exit 1
+
+chapter() {  # chapter NUMBER THREADS: run it at full scale on the GPU until it ends or the deadline passes
+    local left=$((budget - SECONDS))
+    stamp "chapter $1 starts ($2 threads, at most $left s)"
+    SCPAPER_THREADS=$2 timeout -s TERM "$left" python3 -m scpaper run "$1" --scale full --device cuda --no-stage \
+        > "$out/logs/chapter$1.log" 2>&1
+    stamp "chapter $1 ended with exit status $? (124: stopped at the deadline)"
+}
+
+chapter 1 6 &
+chapter 3 6 &
+stamp "benchmarks/lasso.py --full"
+timeout 150 python3 benchmarks/lasso.py --device cuda --full --threads 2 2>&1 | tee "$out/logs/bench_lasso.log"
+stamp "benchmarks/sdnet.py at width 64"
+timeout 90 python3 benchmarks/sdnet.py --width 64 --device cuda --rounds 5 2>&1 | tee "$out/logs/bench_sdnet.log"
+stamp "CUDA test"
+timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_lasso.py::test_cuda_matches_cpu 2>&1 | tail -3
+wait $build || { stamp "elasticdeform did not build"; tail -5 "$out/logs/elasticdeform.log"; }
+chapter 2 2 &
+chapter 4 2 &
+wait
+pkill -f ipykernel_launcher  # kernels of chapters stopped at the deadline
+stamp "packing"
+tail -n 3 "$out"/logs/chapter*.log
+tar czf "$out/full_scale_probe.tgz" -C . results/full "$out/logs" 2>/dev/null
+ls -la "$out"
