@@ -119,7 +119,8 @@ def basis_pursuit_lp(D: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 
 def basis_pursuit(D: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """min ‖x‖₁ s.t. Dx = y for every row of Y: the end (α → 0) of the LASSO path by LARS (sklearn), a
-    basis-pursuit solution when D has full row rank; 10–30× faster than the linear programme on sparse rows."""
+    basis-pursuit solution when D has full row rank; 10–30× faster than the linear programme on sparse rows.
+    A row on which LARS breaks is solved by the linear programme instead."""
     A = D.double().cpu().numpy()
     if Y.shape[1] != A.shape[0]:
         raise ValueError(f"signals have {Y.shape[1]} entries, the dictionary {A.shape[0]} rows")
@@ -127,7 +128,10 @@ def basis_pursuit(D: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     with warnings.catch_warnings():  # LARS warns when the path ends early on an exact fit
         warnings.simplefilter("ignore")
         for y in tqdm(Y.double().cpu().numpy(), desc="basis pursuit (LARS)", leave=False):
-            rows.append(lars_path(A, y, method="lasso", alpha_min=0.0, max_iter=10 * A.shape[1])[2][:, -1])
+            try:
+                rows.append(lars_path(A, y, method="lasso", alpha_min=0.0, max_iter=10 * A.shape[1])[2][:, -1])
+            except ValueError:  # some sklearn releases break on degenerate paths (a shape mismatch inside LARS)
+                rows.append(_linprog_bp(A, y))
     return torch.as_tensor(np.array(rows)).reshape(len(Y), A.shape[1]).to(D.device)
 
 

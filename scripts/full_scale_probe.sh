@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Time the GPU benchmarks and the full presets of the chapters on MNIST and natural images in one bounded command.
+# Time the GPU benchmarks and the chapters' full presets in one bounded command.
 #
-#   SCPAPER_COMMIT=<sha> bash scripts/full_scale_probe.sh [SECONDS]     # on a GPU machine, from the repository root
+#   SCPAPER_COMMIT=<sha> bash scripts/full_scale_probe.sh [SECONDS [CHAPTER ...]]   # on a GPU machine, repository root
 #
-# For a lent GPU machine that has torch but not the notebook stack: the stack's wheels and elasticdeform's source
-# archive lie in .whl/ (git-ignored) and are installed into /tmp first. The LASSO and SDNet benchmarks run alone on
-# the GPU while chapters 1 and 3 (CPU-bound) start; chapters 2 and 4 follow. Every chapter runs until it ends or
-# SECONDS (default 500) have passed since the start; a chapter stopped at the deadline leaves its notebook as far as
-# it got (results/full/.<chapter>.partial.ipynb, saved by papermill at least every 30 s, with each finished cell's
+# For a lent GPU machine that has torch but not the notebook stack: the stack's wheels (with myst-nb and docutils,
+# which the chapters' glue imports) and elasticdeform's source archive lie in .whl/ (git-ignored) and are installed
+# into /tmp first. The LASSO and SDNet benchmarks run alone on the GPU (SCPAPER_PROBE_BENCHMARKS=0 skips them); then
+# the chapters (default 1 2 3 4) run side by side, sharing the cores, each until it ends or SECONDS (default 500)
+# have passed since the start. A chapter stopped at the deadline leaves its notebook as far as it got
+# (results/full/.<chapter>.partial.ipynb, saved by papermill at least every 30 s, with each finished cell's
 # duration). Logs and results are packed into $OUT/full_scale_probe.tgz.
 set -u
 budget=${1:-500}
+shift $(( $# > 0 ? 1 : 0 ))
+chapters=${*:-1 2 3 4}
 out=${OUT:-/tmp/full_scale_probe}
 mkdir -p "$out/logs"
 stamp() { echo "[$SECONDS s] $*"; }
@@ -32,17 +35,18 @@ chapter() {  # chapter NUMBER THREADS: run it at full scale on the GPU until it 
     stamp "chapter $1 ended with exit status $? (124: stopped at the deadline)"
 }
 
-chapter 1 6 &
-chapter 3 6 &
-stamp "benchmarks/lasso.py --full"
-timeout 150 python3 benchmarks/lasso.py --device cuda --full --threads 2 2>&1 | tee "$out/logs/bench_lasso.log"
-stamp "benchmarks/sdnet.py at width 64"
-timeout 90 python3 benchmarks/sdnet.py --width 64 --device cuda --rounds 5 2>&1 | tee "$out/logs/bench_sdnet.log"
-stamp "CUDA test"
-timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_lasso.py::test_cuda_matches_cpu 2>&1 | tail -3
+if [ "${SCPAPER_PROBE_BENCHMARKS:-1}" = 1 ]; then
+    stamp "benchmarks/lasso.py --full"
+    timeout 150 python3 benchmarks/lasso.py --device cuda --full --threads 2 2>&1 | tee "$out/logs/bench_lasso.log"
+    stamp "benchmarks/sdnet.py at width 64"
+    timeout 90 python3 benchmarks/sdnet.py --width 64 --device cuda --rounds 5 2>&1 | tee "$out/logs/bench_sdnet.log"
+    stamp "CUDA test"
+    timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_lasso.py::test_cuda_matches_cpu 2>&1 | tail -3
+fi
 wait $build || { stamp "elasticdeform did not build"; tail -5 "$out/logs/elasticdeform.log"; }
-chapter 2 2 &
-chapter 4 2 &
+set -- $chapters
+threads=$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))
+for c in $chapters; do chapter "$c" "$threads" & done
 wait
 pkill -f ipykernel_launcher  # kernels of chapters stopped at the deadline
 stamp "packing"

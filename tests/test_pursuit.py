@@ -74,3 +74,20 @@ def test_bad_inputs():
         pursuit.basis_pursuit(torch.eye(3, dtype=torch.float64), torch.ones(1, 4))
     with pytest.raises(ValueError, match="power of 4"):
         pursuit.dirac_hadamard(8)
+
+
+def test_basis_pursuit_solves_a_row_on_which_lars_breaks_by_the_linear_programme(monkeypatch):
+    D = pursuit.gaussian_dictionary(16, 32, seed=3)
+    x = torch.zeros(2, 32, dtype=torch.float64)
+    x[0, [1, 7]] = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    x[1, [4, 20, 30]] = torch.tensor([0.8, 1.2, -1.0], dtype=torch.float64)
+    Y = x @ D.double().T
+    real = pursuit.lars_path
+
+    def breaks_on_the_second(A, y, **kwargs):
+        if abs(y - Y[1].numpy()).max() < 1e-12:
+            raise ValueError("shapes (16,4) and (3,) not aligned")
+        return real(A, y, **kwargs)
+
+    monkeypatch.setattr(pursuit, "lars_path", breaks_on_the_second)
+    assert torch.allclose(pursuit.basis_pursuit(D, Y), pursuit.basis_pursuit_lp(D, Y), atol=1e-7)
