@@ -3,9 +3,8 @@
 #
 #   SCPAPER_COMMIT=<sha> bash scripts/full_scale_probe.sh [SECONDS [CHAPTER ...]]   # on a GPU machine, repository root
 #
-# For a lent GPU machine that has torch but not the notebook stack: the stack's wheels (with myst-nb and docutils,
-# which the chapters' glue imports) and elasticdeform's source archive lie in .whl/ (git-ignored) and are installed
-# into /tmp first. The LASSO and SDNet benchmarks run alone on the GPU (SCPAPER_PROBE_BENCHMARKS=0 skips them); then
+# For a lent GPU machine that has torch but not the notebook stack: scripts/gpu_env.sh installs it first from .whl/.
+# The LASSO and SDNet benchmarks run alone on the GPU (SCPAPER_PROBE_BENCHMARKS=0 skips them); then
 # the chapters (default 1 2 3 4) run side by side, sharing the cores, each until it ends or SECONDS (default 500)
 # have passed since the start. A chapter stopped at the deadline leaves its notebook as far as it got
 # (results/full/.<chapter>.partial.ipynb, saved by papermill at least every 30 s, with each finished cell's
@@ -19,11 +18,8 @@ mkdir -p "$out/logs"
 stamp() { echo "[$SECONDS s] $*"; }
 
 stamp "installing the notebook stack"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site-src \
-    .whl/elasticdeform-*.tar.gz > "$out/logs/elasticdeform.log" 2>&1 &
-build=$!
-export PYTHONPATH=/tmp/site:/tmp/site-src:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 SCPAPER_CACHE=/tmp/scpaper-cache
+source scripts/gpu_env.sh || exit 1
+export SCPAPER_CACHE=/tmp/scpaper-cache
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.get_device_name(0), '| papermill', papermill.__version__)" || exit 1
 
@@ -43,7 +39,6 @@ if [ "${SCPAPER_PROBE_BENCHMARKS:-1}" = 1 ]; then
     stamp "CUDA test"
     timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_lasso.py::test_cuda_matches_cpu 2>&1 | tail -3
 fi
-wait $build || { stamp "elasticdeform did not build"; tail -5 "$out/logs/elasticdeform.log"; }
 set -- $chapters
 threads=$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))
 for c in $chapters; do chapter "$c" "$threads" & done
