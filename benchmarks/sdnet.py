@@ -1,6 +1,8 @@
 """Throughput of ResNet-18 and SDNet-18 side by side (train and inference images/s) and their ratio.
 
-Usage: python benchmarks/sdnet.py [--width 64] [--batch 512] [--steps 20] [--device auto]
+Usage: python benchmarks/sdnet.py [--width 64] [--batch 512] [--steps 20] [--device auto] [--fp32]
+
+On a GPU both nets run under bf16 autocast (the CSC stem in fp32) unless --fp32 runs every layer in fp32.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n-iter", type=int, default=2, help="unrolled ISTA steps of the CSC stem")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on a GPU: both nets wholly in fp32")
     args = parser.parse_args()
     device = runtime.pick_device(args.device)
     torch.manual_seed(0)
     models = {"resnet": sdnet.build("resnet", args.width), "sdnet": sdnet.build("sdnet", args.width, n_iter=args.n_iter)}
-    result = sdnet.throughput(models, batch_size=args.batch, steps=args.steps, device=device, rounds=args.rounds)
+    result = sdnet.throughput(models, batch_size=args.batch, steps=args.steps, device=device, rounds=args.rounds,
+                                amp=not args.fp32)
     for name, r in result.items():
         peak = f", peak {r['peak_mb']:.0f} MB" if "peak_mb" in r else ""
         print(f"{name:7s} {r['params'] / 1e6:.2f}M params  train {r['train_img_s']:9.0f} img/s  "

@@ -286,10 +286,11 @@ def saved_bytes(model: nn.Module, batch: torch.Tensor) -> int:
 
 
 def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, device: torch.device | str = "cpu",
-               rounds: int = 3, seed: int = 0) -> dict[str, dict[str, float]]:
+               rounds: int = 3, seed: int = 0, amp: bool = True) -> dict[str, dict[str, float]]:
     """Train and inference images/s, parameters and memory of each model, measured in interleaved rounds.
 
-    Random CIFAR-shaped inputs; SGD steps under bf16 autocast and channels_last on CUDA. Each round times
+    Random CIFAR-shaped inputs; SGD steps in channels_last on CUDA, under bf16 autocast when amp (the CSC stem
+    stays fp32 either way; amp=False runs every layer in fp32, like for like with fp32 training). Each round times
     `steps` steps of every model in turn (after a warm-up step); the median round is reported ('<mode>_img_s')
     beside every round ('<mode>_rounds', paired across models by round). Memory is
     the CUDA peak allocation on a GPU and, on every device, the activation bytes saved for backward.
@@ -298,10 +299,11 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(batch_size, 3, 32, 32, generator=gen).to(device, memory_format=_memory_format(device))
     y = torch.randint(0, 10, (batch_size,), generator=gen).to(device)
-    use_amp = device.type == "cuda"
+    on_gpu = device.type == "cuda"
+    use_amp = on_gpu and amp
 
     def sync() -> None:
-        if use_amp:
+        if on_gpu:
             torch.cuda.synchronize()
 
     def train_step(model: nn.Module, opt: torch.optim.Optimizer) -> None:
@@ -324,7 +326,7 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
         opts[name] = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
         result[name] = {"params": float(sum(p.numel() for p in model.parameters())),
                         "saved_mb": saved_bytes(model, x[: min(batch_size, 128)]) / 2**20 * batch_size / min(batch_size, 128)}
-        if use_amp:
+        if on_gpu:
             torch.cuda.reset_peak_memory_stats(device)
             model.train()
             train_step(model, opts[name])
@@ -414,11 +416,11 @@ def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> 
 
 
 def benchmark(width: int, *, batch_size: int, steps: int, device: torch.device | str = "cpu", seed: int = 0,
-              rounds: int = 3) -> dict:
+              rounds: int = 3, amp: bool = True) -> dict:
     """throughput() of freshly built ResNet-18 and SDNet-18 of this width."""
     torch.manual_seed(seed)
     return throughput({arch: build(arch, width) for arch in ARCHS}, batch_size=batch_size, steps=steps,
-                      device=device, seed=seed, rounds=rounds)
+                      device=device, seed=seed, rounds=rounds, amp=amp)
 
 
 def activation_megabytes(width: int, batch_size: int = 8, seed: int = 0) -> dict[str, float]:

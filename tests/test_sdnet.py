@@ -383,3 +383,15 @@ def test_bfloat16_layer_codes_in_float32():
     c2 = F.relu(c1 + eta * F.conv2d(x - F.conv_transpose2d(c1, W, padding=1), W, padding=1) - eta * layer.lam)
     c3 = F.relu(c2 + eta * F.conv2d(x - F.conv_transpose2d(c2, W, padding=1), W, padding=1) - eta * layer.lam)
     assert torch.allclose(layer(x), c3, rtol=1e-5, atol=1e-6)
+
+
+def test_throughput_times_every_model_in_every_round_and_counts_saved_activations():
+    models = {"resnet": sdnet.build("resnet", 4), "sdnet": sdnet.build("sdnet", 4)}
+    out = sdnet.throughput(models, batch_size=4, steps=1, rounds=3, amp=False)
+    for name in models:
+        r = out[name]
+        assert len(r["train_rounds"]) == len(r["infer_rounds"]) == 3
+        assert r["train_img_s"] == sorted(r["train_rounds"])[1] and r["infer_img_s"] == sorted(r["infer_rounds"])[1]
+        assert min(r["train_rounds"] + r["infer_rounds"]) > 0 and r["saved_mb"] > 0 and "peak_mb" not in r  # no GPU peak on CPU
+        assert r["params"] == sum(p.numel() for p in models[name].parameters())
+    assert out["sdnet"]["saved_mb"] > out["resnet"]["saved_mb"]  # the stem's unrolled steps keep more for backward
