@@ -29,11 +29,12 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         groups: Callable[[str], dict[str, float]] | None = None) -> list[float]:
     """Train model with SGD and cross-entropy; return the mean training loss of each epoch.
 
-    X and y stay where they are; each batch is moved to device, passed through prepare (e.g. uint8 →
-    normalised float) and augment (training only), and the learning rate follows lr·schedule(step, total)
-    per step. On CUDA the forward pass runs under bf16 autocast. stop_on_nan=True raises a one-line
-    FloatingPointError at the first non-finite loss. groups maps a parameter's name to overrides
-    {"weight_decay": w, "lr_factor": f} (e.g. no weight decay on thresholds); the default is none.
+    On CUDA, X and y are copied to the GPU once and the forward pass runs under bf16 autocast; each batch
+    is passed through prepare (e.g. uint8 → normalised float) and augment (training only), and the learning
+    rate follows lr·schedule(step, total) per step. Losses are summed on the device, so a GPU step waits for
+    no host read. stop_on_nan=True raises a one-line FloatingPointError naming the first non-finite loss's
+    step: at that step on a CPU, at the end of its epoch on a GPU. groups maps a parameter's name to
+    overrides {"weight_decay": w, "lr_factor": f} (e.g. no weight decay on thresholds); the default is none.
     """
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError(f"epochs, batch_size and lr must be positive, got {epochs}, {batch_size}, {lr}")
@@ -41,16 +42,21 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         raise ValueError(f"X and y must be non-empty and of equal length, got {len(X)} and {len(y)}")
     device = torch.device(device)
     model.to(device).train()
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        X, y = X.to(device), y.to(device)
     opt = torch.optim.SGD(_param_groups(model, weight_decay, groups), lr=lr, momentum=momentum,
                           nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(X) / batch_size)
     total = epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed)
     losses, step = [], 0
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # step of the first non-finite loss
+    bad_value = torch.zeros((), dtype=torch.float64, device=device)
     bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
     for _ in range(epochs):
-        order = torch.randperm(len(X), generator=gen)
-        running = 0.0
+        order = torch.randperm(len(X), generator=gen).to(X.device)
+        running = torch.zeros((), dtype=torch.float64, device=device)
         for i in range(steps_per_epoch):
             idx = order[i * batch_size:(i + 1) * batch_size]
             xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
@@ -58,20 +64,24 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             xb = augment(xb) if augment else xb
             for group in opt.param_groups:
                 group["lr"] = lr * group["lr_factor"] * schedule(step, total)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu):
                 loss = nn.functional.cross_entropy(model(xb), yb)
-            value = float(loss.detach())
-            if stop_on_nan and not math.isfinite(value):
-                bar.close()
-                raise FloatingPointError(f"training loss is {value} at step {step} of {total} "
-                                         f"({type(model).__name__}, lr {lr * schedule(step, total):.3g}): stopped")
+            value = loss.detach().double()
+            if stop_on_nan:
+                new_bad = (first_bad < 0) & ~torch.isfinite(value)
+                first_bad, bad_value = torch.where(new_bad, step, first_bad), torch.where(new_bad, value, bad_value)
+                if (not on_gpu or i == steps_per_epoch - 1) and int(first_bad) >= 0:
+                    bar.close()
+                    at = int(first_bad)
+                    raise FloatingPointError(f"training loss is {float(bad_value)} at step {at} of {total} "
+                                             f"({type(model).__name__}, lr {lr * schedule(at, total):.3g}): stopped")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             running += value
             step += 1
             bar.update()
-        losses.append(running / steps_per_epoch)
+        losses.append(float(running) / steps_per_epoch)
     bar.close()
     model.eval()
     return losses
