@@ -8,7 +8,7 @@
 # the chapters (default 1 2 3 4) run side by side, sharing the cores, each until it ends or SECONDS (default 500)
 # have passed since the start. A chapter stopped at the deadline leaves its notebook as far as it got
 # (results/full/.<chapter>.partial.ipynb, saved by papermill at least every 30 s, with each finished cell's
-# duration). Logs and results are packed into $OUT/full_scale_probe.tgz.
+# duration; scripts/cell_times.py prints them). Logs and results are packed into $OUT/full_scale_probe.tgz.
 set -u
 budget=${1:-500}
 shift $(( $# > 0 ? 1 : 0 ))
@@ -46,5 +46,6 @@ wait
 pkill -f ipykernel_launcher  # kernels of chapters stopped at the deadline
 stamp "packing"
 tail -n 3 "$out"/logs/chapter*.log
+python3 scripts/cell_times.py $(ls results/full/*.ipynb results/full/.*.partial.ipynb 2>/dev/null) | tee "$out/logs/cell_times.txt"
 tar czf "$out/full_scale_probe.tgz" -C . results/full "$out/logs" 2>/dev/null
 ls -la "$out"
