@@ -187,4 +187,5 @@ def test_commit_of_a_copy_without_git_comes_from_the_environment(tmp_path, monke
     assert runner.git_commit(tmp_path) == "unknown"
     monkeypatch.setenv(runner.COMMIT_ENV, "0123abc")
     assert runner.git_commit(tmp_path) == "0123abc"
-    assert runner.git_commit(runtime.ROOT) != "0123abc"  # a real checkout names its own commit
+    if (runtime.ROOT / ".git").exists():
+        assert runner.git_commit(runtime.ROOT) != "0123abc"  # a real checkout names its own commit
