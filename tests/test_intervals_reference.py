@@ -176,3 +176,14 @@ def test_over_items_resamples_the_set_number_of_times_and_silences_only_degenera
     # resamples where the statistic is undefined (NaN) leave no interval: the estimate stands as a point
     iv = intervals.over_items(lambda idx: 1.0 if 0 in idx else float("nan"), 50)
     assert (iv.estimate, iv.low, iv.high) == (1.0, 1.0, 1.0)
+
+
+def test_vectorized_statistics_give_the_one_by_one_interval_exactly():
+    rng = np.random.default_rng(7)
+    a, b = (rng.random(3000) < 0.9).astype(float), (rng.random(3000) < 0.85).astype(float)
+    one_by_one = intervals._bootstrap((a, b), lambda u, v: np.mean(u - v), True, "percentile")
+    paired = intervals.paired_difference(a, b)
+    assert (paired.low, paired.high) == one_by_one
+    x = rng.normal(size=1000)
+    single = intervals.mean(x)
+    assert (single.low, single.high) == intervals._bootstrap((x,), np.mean, False, "percentile")
