@@ -230,6 +230,14 @@ def mnist_training(n: int) -> Split:
     return Split(images[:n], labels[:n])
 
 
+def mnist_test(n: int = 10_000) -> Split:
+    """The first n MNIST test images and labels (all 10 000 by default)."""
+    images, labels = data.load_mnist("test")
+    if not 1 <= n <= len(images):
+        raise ValueError(f"need 1 ≤ n ≤ {len(images)}, got {n}")
+    return Split(images[:n], labels[:n])
+
+
 def mnist_validation(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST training images 50 000 … 50 000 + n − 1 as rows of pixels, and their labels: digits the paper's
     50 000-digit training split leaves out."""
