@@ -397,5 +397,7 @@ def test_mnist_test_is_the_whole_test_set_or_its_first_digits():
     assert len(every.labels) == 10_000 and every.flat.shape == (10_000, 784)
     first = sensitivity.mnist_splits(10, 10, 300)["test"]
     assert torch.equal(sensitivity.mnist_test(300).flat, first.flat) and torch.equal(sensitivity.mnist_test(300).labels, first.labels)
-    with pytest.raises(ValueError, match="need 1 ≤ n ≤ 10000"):
-        sensitivity.mnist_test(10_001)
+    assert len(sensitivity.mnist_test(1).labels) == 1
+    for n in (0, 10_001):
+        with pytest.raises(ValueError, match="need 1 ≤ n ≤ 10000"):
+            sensitivity.mnist_test(n)
