@@ -13,13 +13,14 @@ set -u
 budget=${1:-500}
 shift $(( $# > 0 ? 1 : 0 ))
 chapters=${*:-1 2 3 4}
-out=${OUT:-/tmp/full_scale_probe}
+out=${OUT:-.cache/full_scale_probe}  # $OUT on a lent GPU machine
 mkdir -p "$out/logs"
 stamp() { echo "[$SECONDS s] $*"; }
 
 stamp "installing the notebook stack"
 source scripts/gpu_env.sh || exit 1
-export SCPAPER_CACHE=/tmp/scpaper-cache
+export SCPAPER_CACHE=$PWD/.cache/full_scale_probe/cache  # emptied first: every step is timed from a cold cache
+rm -rf "$SCPAPER_CACHE"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.get_device_name(0), '| papermill', papermill.__version__)" || exit 1
 
