@@ -218,14 +218,16 @@ def test_cuda_matches_cpu():
 
 def test_bad_inputs_are_one_line_errors():
     D = _random_dictionary(4, 6, 26)
-    X = torch.randn(3, 4, dtype=torch.float64)
+    X = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(26))
+    X_inf = X.clone()
+    X_inf[1, 2] = float("inf")  # not a mask of random entries, which may all fall below its threshold
     cases = [
         ((D, X, -1.0), r"^lam must be non-negative, got min -1$"),
         ((D, X, torch.ones(5)), r"^lam must be a float or have one entry per atom \(6\), got shape \(5,\)$"),
         ((D, torch.randn(3, 5), 0.1), r"^shape mismatch: X has dim 5 but D has dim 4$"),
         ((D, X[:0], 0.1), r"^empty batch: X has no rows$"),
         ((D.masked_fill(D > 0.5, float("nan")), X, 0.1), r"^D contains NaN or inf$"),
-        ((D, X.masked_fill(X > 0.5, float("inf")), 0.1), r"^X contains NaN or inf$"),
+        ((D, X_inf, 0.1), r"^X contains NaN or inf$"),
         ((torch.cat([D, torch.zeros(4, 1)], 1), X, 0.1), r"^atom 6 of D has zero norm$"),
         ((D, X[0], 0.1), r"^D must be \(dim, n_atoms\) and X \(batch, dim\), got shapes \(4, 6\) and \(4,\)$"),
     ]
