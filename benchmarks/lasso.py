@@ -13,7 +13,6 @@ lose more than they gain, and sklearn's coordinate descent is single-threaded).
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
@@ -24,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from scpaper import lasso
 from scpaper.data import load_mnist
+from timing import timed
 
 N_ATOMS = 784
 
@@ -34,17 +34,6 @@ def mnist_problem(n_images: int, device: str) -> tuple[torch.Tensor, torch.Tenso
     D = images[:N_ATOMS].T / images[:N_ATOMS].norm(dim=1)
     X = images if n_images == len(images) else images[N_ATOMS: N_ATOMS + n_images]
     return D.contiguous().to(device), X.contiguous().to(device)
-
-
-def timed(fn, device: str):
-    """Result of fn() and its wall time in seconds (GPU work included)."""
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
 
 
 def sklearn_certified(D: torch.Tensor, X: torch.Tensor, lam: float) -> tuple[np.ndarray, float, int, float]:

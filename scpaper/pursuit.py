@@ -1,5 +1,6 @@
-"""Single-layer sparse recovery: classic dictionaries, exact basis pursuit (an ℓ1 linear programme), OMP,
-the Donoho–Elad coherence bound and the Welch bound, and recovery-rate sweeps over ‖x‖₀."""
+"""Single-layer sparse recovery: classic dictionaries, exact basis pursuit (an ℓ1 linear programme, LARS) and
+batched recovery decisions by certificates, batched OMP, the Donoho–Elad and Welch bounds, and recovery-rate
+sweeps over ‖x‖₀."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from scipy.fft import dct
 from scipy.optimize import linprog
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import OrthogonalMatchingPursuit, lars_path
+from sklearn.linear_model import lars_path
 from tqdm.auto import tqdm
 
 from scpaper import coherence
@@ -135,9 +136,10 @@ def basis_pursuit(D: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.array(rows)).reshape(len(Y), A.shape[1]).to(D.device)
 
 
-def fuchs_certificate(D: torch.Tensor, X: torch.Tensor, margin: float = 1e-9) -> torch.Tensor:
-    """Per row x: the minimum-norm dual v = D_S(D_SᵀD_S)⁻¹sign(x_S) has |dᵢᵀv| < 1 off the support S (and
-    D_S has full rank). Fuchs (2004): then x is the unique solution of min ‖z‖₁ s.t. Dz = Dx; batched, no solver."""
+def dual_certificate(D: torch.Tensor, X: torch.Tensor, V: torch.Tensor | None = None, margin: float = 1e-9) -> torch.Tensor:
+    """Per row x: a dual vector v with D_Sᵀv = sign(x_S) and |dᵢᵀv| < 1 off the support S, D_S of full rank —
+    then x is the unique solution of min ‖z‖₁ s.t. Dz = Dx (Fuchs 2004), and such a v exists whenever x is.
+    v is the row of V moved onto {D_Sᵀv = sign(x_S)} by the least change; V = None gives Fuchs' minimum-norm v."""
     Dn = D.double()
     ok = torch.zeros(len(X), dtype=torch.bool, device=X.device)
     k = (X != 0).sum(1)
@@ -149,30 +151,109 @@ def fuchs_certificate(D: torch.Tensor, X: torch.Tensor, margin: float = 1e-9) ->
         idx = torch.sort((X[rows] != 0).to(torch.int8), dim=1, descending=True, stable=True).indices[:, :size]
         A = Dn.T[idx].mT  # (rows × n × size)
         s = torch.sign(X[rows].gather(1, idx)).double()
+        v0 = torch.zeros(len(rows), Dn.shape[0], dtype=torch.float64, device=X.device) if V is None else V[rows].double()
         L, info = torch.linalg.cholesky_ex(A.mT @ A)
-        w = torch.cholesky_solve(s[..., None], L)[..., 0]
-        v = (A @ w[..., None])[..., 0]
+        w = torch.cholesky_solve((s - (A.mT @ v0[..., None])[..., 0])[..., None], L)[..., 0]
+        v = v0 + (A @ w[..., None])[..., 0]
         corr = (v @ Dn).abs().scatter(1, idx, 0.0)
         ok[rows] = (info == 0) & (corr.amax(1) < 1 - margin)
     return ok
 
 
+def bp_certificates(D: torch.Tensor, X: torch.Tensor, iterations: int = 3000, check: int = 50,
+                    chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row x: (proved that basis pursuit on y = Dx returns x, proved that it does not), batched. Fuchs'
+    certificate first; then ADMM on min ‖z‖₁ s.t. Dz = y for the other rows, every `check` steps a dual
+    certificate from its scaled dual (recovery) or a feasible iterate with a smaller ℓ1 norm than x (failure).
+    A row neither proves within `iterations` steps is left undecided (False, False)."""
+    Dn, Xd = D.double(), X.double()
+    if Xd.shape[1] != Dn.shape[1]:
+        raise ValueError(f"codes have {Xd.shape[1]} entries, the dictionary {Dn.shape[1]} atoms")
+    success, failure = dual_certificate(Dn, Xd), torch.zeros(len(Xd), dtype=torch.bool, device=Xd.device)
+    rest = (~success).nonzero()[:, 0]
+    P = torch.linalg.pinv(Dn) if len(rest) else None  # D⁺: z − D⁺(Dz − y) is the nearest point of {Dz = y}
+    for start in tqdm(range(0, len(rest), chunk), desc="basis pursuit (ADMM)", leave=False):
+        act = rest[start:start + chunk]
+        x, Y = Xd[act], Xd[act] @ Dn.T
+        l1 = x.abs().sum(1, keepdim=True)
+        rho = (x != 0).sum(1, keepdim=True) / l1  # one over the mean magnitude: scale-free steps
+        Z, U = Y @ P.T, torch.zeros_like(x)
+        for step in range(1, iterations + 1):
+            W = Z - U
+            F = W - (W @ Dn.T - Y) @ P.T  # projection onto {Dz = y}: feasible to rounding
+            Z = torch.sign(F + U) * ((F + U).abs() - 1 / rho).clamp_min(0)
+            U = U + F - Z
+            if step % check and step < iterations:
+                continue
+            won = dual_certificate(Dn, x, (rho * U) @ P)  # ρU ∈ ∂‖z‖₁ ∩ range(Dᵀ) at the solution: ρU ≈ Dᵀv
+            lost = (F.abs().sum(1, keepdim=True) < l1 * (1 - 1e-8))[:, 0] & ~won
+            success[act[won]], failure[act[lost]] = True, True
+            keep = ~(won | lost)
+            act, x, Y, l1, rho, Z, U = act[keep], x[keep], Y[keep], l1[keep], rho[keep], Z[keep], U[keep]
+            if not len(act):
+                break
+    return success, failure
+
+
 def bp_recovers(D: torch.Tensor, X: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
-    """Per row x: basis pursuit on y = Dx returns x. Rows with a Fuchs certificate are decided without a
-    solver; the others are solved (basis_pursuit) and compared with `recovered`."""
-    ok = fuchs_certificate(D, X)
-    rest = (~ok).nonzero()[:, 0]
+    """Per row x: basis pursuit on y = Dx returns x. Decided by bp_certificates where a certificate is found;
+    the few rows left are solved (basis_pursuit) and compared with `recovered`."""
+    ok, failed = bp_certificates(D, X)
+    rest = (~ok & ~failed).nonzero()[:, 0]
     if len(rest):
         Xr = X[rest].double()
         ok[rest] = recovered(Xr, basis_pursuit(D, Xr @ D.double().T).to(Xr.device), rtol)
     return ok
 
 
-def omp(D: torch.Tensor, Y: torch.Tensor, tol: float = 1e-10) -> torch.Tensor:
-    """Orthogonal matching pursuit (sklearn) on every row of Y, run until ‖y − Dx‖² ≤ tol."""
-    model = OrthogonalMatchingPursuit(tol=tol, fit_intercept=False)
-    coef = model.fit(D.double().cpu().numpy(), Y.double().cpu().numpy().T).coef_
-    return torch.as_tensor(coef).reshape(len(Y), D.shape[1])
+def _omp_rows(D: torch.Tensor, Y: torch.Tensor, tol: float) -> torch.Tensor:
+    """OMP on the rows of Y together: the chosen atoms' orthonormal basis Q (Gram–Schmidt, twice) and
+    triangular factor grow one column per step; a row's coefficients are solved when it stops."""
+    (n, m), steps, tiny = D.shape, min(D.shape), torch.finfo(torch.float64).tiny
+    X = torch.zeros(len(Y), m, dtype=torch.float64, device=D.device)
+    Q = torch.zeros(len(Y), steps, n, dtype=torch.float64, device=D.device)  # row-major: Q[:, :t] is contiguous
+    T = torch.zeros(len(Y), steps, steps, dtype=torch.float64, device=D.device)
+    chosen = torch.zeros(len(Y), steps, dtype=torch.long, device=D.device)
+    act, R = torch.arange(len(Y), device=D.device), Y.clone()
+    for t in range(steps + 1):
+        leave = R.pow(2).sum(1) <= tol
+        if t < steps:
+            best = (R @ D).abs().max(1)
+            q = D.T[best.indices]
+            coef = (Q[:, :t] @ q[..., None])[..., 0]
+            q = q - (coef[:, None] @ Q[:, :t])[:, 0]
+            again = (Q[:, :t] @ q[..., None])[..., 0]
+            q, coef = q - (again[:, None] @ Q[:, :t])[:, 0], coef + again
+            norm = q.norm(dim=1)
+            leave |= (best.values.pow(2) < tiny) | (chosen[:, :t] == best.indices[:, None]).any(1) | (norm.pow(2) <= tiny)
+        else:
+            leave[:] = True
+        if leave.any():  # their coefficients: T c = Qᵀy on the t atoms chosen so far
+            c = torch.linalg.solve_triangular(T[leave, :t, :t], Q[leave, :t] @ Y[act[leave]][..., None], upper=True)
+            X[act[leave]] = X[act[leave]].scatter(1, chosen[leave, :t], c[..., 0])
+            keep = ~leave
+            act, R, Q, T, chosen = act[keep], R[keep], Q[keep], T[keep], chosen[keep]
+            if t == steps or not len(act):
+                break
+            best_idx, q, coef, norm = best.indices[keep], q[keep], coef[keep], norm[keep]
+        else:
+            best_idx = best.indices
+        q = q / norm[:, None]
+        Q[:, t], T[:, :t, t], T[:, t, t], chosen[:, t] = q, coef, norm, best_idx
+        R = R - q * (q * R).sum(1, keepdim=True)
+    return X
+
+
+def omp(D: torch.Tensor, Y: torch.Tensor, tol: float = 1e-10, chunk: int = 2048) -> torch.Tensor:
+    """Orthogonal matching pursuit on every row of Y, with sklearn's rule: add the atom most correlated with
+    the residual, refit all chosen atoms by least squares, stop when ‖y − Dx‖² ≤ tol (or when the best atom
+    is one already chosen or depends linearly on them). Batched in torch; a test checks it against sklearn."""
+    Dn = D.double()
+    if Y.shape[1] != Dn.shape[0]:
+        raise ValueError(f"signals have {Y.shape[1]} entries, the dictionary {Dn.shape[0]} rows")
+    Yd = Y.double().to(D.device)
+    parts = [_omp_rows(Dn, Yd[i:i + chunk], tol) for i in range(0, len(Yd), chunk)]
+    return torch.cat(parts) if parts else torch.zeros(0, Dn.shape[1], dtype=torch.float64, device=D.device)
 
 
 def random_sparse(m: int, k: int, n_trials: int, gen: torch.Generator) -> torch.Tensor:

@@ -45,12 +45,48 @@ def test_batched_bp_matches_linprog_on_a_sample():
         assert pursuit.bp_recovers(D, x).equal(pursuit.recovered(x, lp))
 
 
+@pytest.mark.filterwarnings("ignore:Orthogonal matching pursuit ended prematurely")  # sklearn, on the tall case
+def test_batched_omp_matches_sklearn():
+    from sklearn.linear_model import OrthogonalMatchingPursuit
+
+    D = pursuit.gaussian_dictionary(24, 48, seed=6)
+    x = torch.cat([pursuit.random_sparse(48, k, 20, torch.Generator().manual_seed(k)) for k in (1, 4, 8, 12)])
+    tall = pursuit.gaussian_dictionary(8, 5, seed=7).double()  # 5 atoms in ℝ⁸: y off their span, all 5 chosen
+    y_off = torch.randn(6, 8, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    for A, Y in ((D, x @ D.double().T), (tall, y_off)):
+        ref = OrthogonalMatchingPursuit(tol=1e-10, fit_intercept=False).fit(A.double().numpy(), Y.numpy().T).coef_
+        ours = pursuit.omp(A, Y, chunk=32)  # several chunks
+        assert torch.allclose(ours, torch.as_tensor(ref).reshape(ours.shape), atol=1e-9)
+    assert pursuit.recovered(x, pursuit.omp(D, x @ D.double().T)).any()
+
+
 def test_fuchs_certificate_implies_recovery():
     D = pursuit.gaussian_dictionary(32, 64, seed=3)
     x = pursuit.random_sparse(64, 3, 20, torch.Generator().manual_seed(3))
-    cert = pursuit.fuchs_certificate(D, x)
+    cert = pursuit.dual_certificate(D, x)
     assert cert.any()
     assert pursuit.recovered(x[cert], pursuit.basis_pursuit_lp(D, x[cert] @ D.T)).all()
+
+
+def test_bp_certificates_agree_with_linprog_near_the_phase_transition():
+    D = pursuit.gaussian_dictionary(24, 48, seed=4)
+    x = torch.cat([pursuit.random_sparse(48, k, 15, torch.Generator().manual_seed(k)) for k in (4, 6, 8, 10)])
+    won, lost = pursuit.bp_certificates(D, x)
+    truth = pursuit.recovered(x, pursuit.basis_pursuit_lp(D, x @ D.T))
+    assert not (won & lost).any()
+    assert truth[won].all() and not truth[lost].any()  # every certificate is right
+    assert won.any() and lost.any() and (won | lost).float().mean() >= 0.95  # and they decide nearly all rows
+    assert won.sum() > pursuit.dual_certificate(D, x).sum()  # ADMM's dual certifies rows Fuchs' cannot
+
+
+def test_bp_recovers_solves_the_rows_no_certificate_decides(monkeypatch):
+    D = pursuit.gaussian_dictionary(24, 48, seed=4)
+    x = pursuit.random_sparse(48, 8, 12, torch.Generator().manual_seed(8))
+    none = torch.zeros(len(x), dtype=torch.bool)
+    monkeypatch.setattr(pursuit, "bp_certificates", lambda D, X: (none.clone(), none.clone()))
+    truth = pursuit.recovered(x, pursuit.basis_pursuit_lp(D, x @ D.T))
+    assert truth.any() and not truth.all()
+    assert pursuit.bp_recovers(D, x).equal(truth)
 
 
 def test_uniqueness_bound_on_a_constructed_case():
@@ -72,6 +108,10 @@ def test_bad_inputs():
         pursuit.welch_bound(8, 4)
     with pytest.raises(ValueError, match="rows"):
         pursuit.basis_pursuit(torch.eye(3, dtype=torch.float64), torch.ones(1, 4))
+    with pytest.raises(ValueError, match="rows"):
+        pursuit.omp(torch.eye(3, dtype=torch.float64), torch.ones(1, 4))
+    with pytest.raises(ValueError, match="atoms"):
+        pursuit.bp_certificates(torch.eye(3, dtype=torch.float64), torch.ones(1, 4))
     with pytest.raises(ValueError, match="power of 4"):
         pursuit.dirac_hadamard(8)
 
