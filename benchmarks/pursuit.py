@@ -5,7 +5,8 @@ batched (Fuchs' certificate, then ADMM with a dual certificate for recovery or a
 ℓ1 norm for failure) and by the baseline (Fuchs' certificate, then one LARS path per remaining signal,
 `pursuit.basis_pursuit`, compared with the code). The line prints both decisions' counts, their
 disagreements on the signals both saw, and the ratio of time per signal; then the same for OMP, batched
-(`pursuit.omp`) against sklearn's OrthogonalMatchingPursuit. Run `python benchmarks/pursuit.py` (CPU; the baseline on the first 300 signals of each ‖x‖₀) or
+(`pursuit.omp`) against sklearn's OrthogonalMatchingPursuit. Run `python benchmarks/pursuit.py` (CPU; the
+baseline and sklearn on the first 300 signals of each ‖x‖₀) or
 `python benchmarks/pursuit.py --device cuda --n 100000 --lars 0` (the batched side only).
 """
 
