@@ -454,12 +454,31 @@ def conditions(model: Model, codes: list[torch.Tensor], noise: torch.Tensor, bet
     return Conditions(stack(th), stack(lo), stack(hi), stack(es), stack(bp), stack(un), stack(ks), eps0, stack(bs))
 
 
+def recovery_on_grid(true: torch.Tensor, u: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Mean support recovery of the soft threshold S_β(u) at every β of an ascending grid, from one bucketing of
+    |u|: entry j is in the support of S_β(u) exactly when |u_j| > β, i.e. when its bucket lies above β's."""
+    grid = grid.to(u.device, u.dtype).contiguous()
+    if (grid[1:] <= grid[:-1]).any():
+        raise ValueError("grid must be strictly ascending")
+    bucket = torch.searchsorted(grid, u.abs().contiguous())  # |u_j| > grid[b] ⇔ bucket > b
+
+    def above(member: torch.Tensor) -> torch.Tensor:
+        """(trials × grid) counts of members with |u_j| > β."""
+        hist = torch.zeros(len(u), len(grid) + 1, dtype=torch.long, device=u.device).scatter_add_(1, bucket, member.long())
+        return hist.flip(1).cumsum(1).flip(1)[:, 1:]
+
+    S = true != 0
+    inter, est = above(S).double(), above(torch.ones_like(S)).double()
+    denom = torch.maximum(S.sum(1, keepdim=True).double(), est)
+    return torch.where(denom > 0, inter / denom.clamp_min(1), torch.ones_like(inter)).mean(0)
+
+
 def tune_thresholds(model: Model, Y: torch.Tensor, codes: list[torch.Tensor], grid: torch.Tensor) -> list[float]:
     """Per layer, greedily, the β on grid that maximises mean support recovery (the best bias a trained net could have)."""
     betas, x = [], Y
     for i, D in enumerate(model.dictionaries):
         u = x @ D
-        scores = torch.stack([support_recovery(codes[i], thresholds.soft(u, float(b))).mean() for b in grid])
+        scores = recovery_on_grid(codes[i], u, grid)
         best = float(grid[int(scores.argmax())])
         betas.append(best)
         x = thresholds.soft(u, best)

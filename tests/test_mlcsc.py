@@ -251,6 +251,19 @@ def _tiny_signals(model: mlcsc.Model, trials: int, seed: int) -> tuple[list[torc
     return [g1, top], g1 @ model.dictionaries[0].T + 0.01 * torch.randn(trials, 12, generator=gen, dtype=torch.float64)
 
 
+def test_recovery_on_grid_equals_thresholding_at_every_grid_value():
+    gen = torch.Generator().manual_seed(0)
+    true = (torch.rand(200, 40, generator=gen) < 0.1).double() * torch.randn(200, 40, generator=gen, dtype=torch.float64)
+    u = true + 0.3 * torch.randn(200, 40, generator=gen, dtype=torch.float64)
+    u[0, :4] = torch.tensor([0.25, -0.5, 0.0, 1.0], dtype=torch.float64)  # entries equal to grid values: not kept
+    u[1] = 0.0  # an all-zero estimate
+    grid = torch.linspace(0.0, 1.0, 41, dtype=torch.float64)
+    brute = torch.stack([mlcsc.support_recovery(true, thresholds.soft(u, float(b))).mean() for b in grid])
+    assert torch.allclose(mlcsc.recovery_on_grid(true, u, grid), brute, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="ascending"):
+        mlcsc.recovery_on_grid(true, u, grid.flip(0))
+
+
 def test_tune_thresholds_picks_the_best_grid_value_layer_by_layer():
     model = _tiny_model()
     codes, Y = _tiny_signals(model, 20, 1)
