@@ -2,8 +2,9 @@
 
 `solve` runs a batched primal active-set method on the Gram matrix G = DᵀD in float64 (one
 violator added per step, a line search that drops atoms whose sign would flip, Cholesky factors
-grown one row at a time), or batched FISTA when exact=False. Every code it returns is checked
-against Luther & Seung's eq 9 by `certify`, which works on codes from any solver.
+grown one row at a time; optionally started from a few FISTA steps), or batched FISTA when
+exact=False. Every code it returns is checked against Luther & Seung's eq 9 by `certify`, which
+works on codes from any solver.
 """
 
 from __future__ import annotations
@@ -539,14 +540,17 @@ def _exact(pb: _Problem, c: torch.Tensor, a0: torch.Tensor, max_iter: int, bar: 
 
 def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, tol: float = 1e-5,
           max_iter: int | None = None, exact: bool = True, init: torch.Tensor | None = None,
-          lipschitz: float | None = None, progress: bool = False, gram: torch.Tensor | None = None) -> LassoResult:
+          lipschitz: float | None = None, progress: bool = False, gram: torch.Tensor | None = None,
+          presolve: int = 0) -> LassoResult:
     """Lasso codes of the rows of X over the atoms (columns) of D, each with Luther & Seung's certificate.
 
     exact=True: active-set method in float64 from init (or zero), at most max_iter steps per sample
-    (default 10·n_atoms + 100). exact=False: FISTA in the inputs' dtype, step 1/lipschitz (power
-    iteration if None), until every sample's KKT violation is below tol or max_iter (default 10 000).
-    init (batch × n_atoms) warm-starts either. gram, the result of gram(D), saves recomputing DᵀD when
-    the same D codes many batches. Codes come back in the inputs' dtype.
+    (default 10·n_atoms + 100); with presolve > 0 it starts instead from the codes of that many FISTA
+    steps from init, which find most of a large support at once where the active-set method adds its atoms
+    one or two per step (iterations then count the active-set steps only). exact=False: FISTA in the
+    inputs' dtype, step 1/lipschitz (power iteration if None), until every sample's KKT violation is below
+    tol or max_iter (default 10 000). init (batch × n_atoms) warm-starts either. gram, the result of
+    gram(D), saves recomputing DᵀD when the same D codes many batches. Codes come back in the inputs' dtype.
     """
     lam_t = _check(D, X, lam)
     a_init = None if init is None else _check_codes(init, X, D, "init")
@@ -554,11 +558,15 @@ def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, t
         raise ValueError("init must be non-negative when nonneg=True")
     n = D.shape[1]
     max_iter = (10 * n + 100 if exact else 10_000) if max_iter is None else max_iter
-    if max_iter < 0 or tol <= 0:
-        raise ValueError(f"max_iter must be >= 0 and tol > 0, got {max_iter} and {tol}")
+    if max_iter < 0 or tol <= 0 or presolve < 0:
+        raise ValueError(f"max_iter and presolve must be >= 0 and tol > 0, got {max_iter}, {presolve} and {tol}")
+    if presolve and not exact:
+        raise ValueError("presolve starts the exact solver; with exact=False raise max_iter instead")
     dtype = torch.result_type(D, X)
     G, lam_p, D64 = _checked_gram(gram, D), _pad(lam_t), D.double()
-    step = lipschitz if lipschitz is not None or exact else power_lipschitz(D)
+    step = lipschitz if lipschitz is not None or (exact and not presolve) else power_lipschitz(D)
+    fista = lambda c, a0, steps: _fista(G[:-1, :-1].to(dtype), c[:, :-1].to(dtype), lam_t.to(dtype), nonneg,
+                                        a0.to(dtype), step, tol, steps)
     chunk = _on_device(CHUNK, D.device)
     pb = _Problem.of(G, lam_p, nonneg)
     parts = []
@@ -567,9 +575,9 @@ def solve(D: torch.Tensor, X: torch.Tensor, lam: Lam, *, nonneg: bool = False, t
             c = _pad(X[rows].double() @ D64)
             a0 = torch.zeros(len(rows), n, dtype=torch.float64, device=D.device) if a_init is None else a_init[rows]
             if exact:
-                a, it = _exact(pb, c, a0, max_iter, bar)
+                a, it = _exact(pb, c, fista(c, a0, presolve)[0].double() if presolve else a0, max_iter, bar)
             else:
-                a, it = _fista(G[:-1, :-1].to(dtype), c[:, :-1].to(dtype), lam_t.to(dtype), nonneg, a0.to(dtype), step, tol, max_iter)
+                a, it = fista(c, a0, max_iter)
                 bar.update(len(rows))
             a = a.to(dtype)
             parts.append((a, it, _certify(G, c, lam_p, a.double(), nonneg)))

@@ -28,11 +28,13 @@ class Codes(NamedTuple):
     seconds: float
 
 
-def exact_codes(D: torch.Tensor, X: torch.Tensor, lam: float, device: torch.device | str = "cpu") -> Codes:
-    """Certified lasso codes of the rows of X over D (signed codes: S_λ is two-sided in eq 2–3)."""
+def exact_codes(D: torch.Tensor, X: torch.Tensor, lam: float, device: torch.device | str = "cpu",
+                presolve: int = 0) -> Codes:
+    """Certified lasso codes of the rows of X over D (signed: S_λ is two-sided in eq 2–3), the exact solver
+    started from `presolve` FISTA steps (lasso.solve)."""
     start = time.perf_counter()
     device = torch.device(device)
-    out = lasso.solve(D.to(device), X.to(device), lam, progress=True)
+    out = lasso.solve(D.to(device), X.to(device), lam, progress=True, presolve=presolve)
     return Codes(out.codes.cpu(), out.certified.cpu(), out.unique.cpu(), time.perf_counter() - start)
 
 

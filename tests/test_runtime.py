@@ -93,7 +93,7 @@ def test_overrides_are_parsed_type_checked_and_applied_at_their_scale(monkeypatc
     for bad, message in (({"lamz": 1}, r"^preset sensitivity/default has no key 'lamz'; valid keys: accuracy_margin, atoms, code_steps, "),
                          ({"dict_steps": 2.5}, r"^preset sensitivity/default: dict_steps must be an int like 60, got 2.5$"),
                          ({"from_images": 1}, r"from_images must be a bool like True, got 1$"),
-                         ({"lams": ["a"]}, r"lams must be a float like 0.3, got 'a'$"),
+                         ({"lams": ["a"]}, r"lams must be a float like 0.03, got 'a'$"),
                          ({"dict_steps": -1}, r"dict_steps must be non-negative")):
         with pytest.raises(ValueError, match=message):
             runtime.check_overrides("sensitivity", "default", bad)

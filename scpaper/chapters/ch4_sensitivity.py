@@ -197,6 +197,11 @@ def steps(values: dict[float, torch.Tensor]) -> dict[str, Interval]:
     return {f"{a:g}→{b:g}": intervals.paired_difference(values[a].numpy(), values[b].numpy()) for a, b in zip(lams, lams[1:])}
 
 
+def head(split: sensitivity.Split, n: int) -> sensitivity.Split:
+    """The first n images of a split and their labels."""
+    return sensitivity.Split(split.images[:n], split.labels[:n])
+
+
 def standardise(X: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """(x − mean)/std per pixel: the usual MNIST standardisation."""
     return (X.float() - mean) / std
@@ -216,6 +221,19 @@ def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
     return images[offset:offset + n].reshape(n, -1)
 
 
+def starting_digits(n_images: int, n_atoms: int, seed: int = 0) -> torch.Tensor:
+    """The training digits (columns, 784 × n_atoms) that mnist_dictionary(from_images=True) starts its atoms from."""
+    lo = n_images if 50_000 - n_images >= n_atoms else 0
+    pick = lo + torch.randperm(50_000 - lo, generator=torch.Generator().manual_seed(seed))[:n_atoms]
+    return mnist_images(50_000)[pick].T
+
+
+def kept_cosine(D: torch.Tensor, start: torch.Tensor) -> float:
+    """Median cosine between each atom (column of D) and the column of start it was learned from."""
+    unit = lambda A: torch.nn.functional.normalize(A.double(), dim=0)  # noqa: E731
+    return (unit(D) * unit(start)).sum(0).median().item()
+
+
 @cached(data=MNIST)
 def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_steps: int = 1, seed: int = 0,
                      from_images: bool = False, device: torch.device | str = "cpu", tol: float = 0.0) -> dictionary.Learned:
@@ -227,10 +245,6 @@ def mnist_dictionary(lam: float, n_images: int, n_atoms: int, steps: int, code_s
     stop at the objective's plateau (dictionary.learn's stopping rule) instead of after all `steps`.
     """
     X = mnist_images(n_images)
-    init = None
-    if from_images:
-        lo = n_images if 50_000 - n_images >= n_atoms else 0
-        pick = lo + torch.randperm(50_000 - lo, generator=torch.Generator().manual_seed(seed))[:n_atoms]
-        init = mnist_images(50_000)[pick].T
+    init = starting_digits(n_images, n_atoms, seed) if from_images else None
     return learn(X, n_atoms, lam, steps=steps, code_steps=code_steps, seed=seed, init=init, zero_codes=from_images,
                  device=device, tol=tol)
