@@ -117,7 +117,7 @@ def test_bad_overrides_are_one_line_errors_naming_the_keys(capsys):
     assert cli.main(["run", "4", "--scale", "default", "--set", "dict_steps=2.5"]) == 1
     assert capsys.readouterr().err == ("scpaper: error: preset sensitivity/default: dict_steps must be an int like 60, got 2.5\n")
     assert cli.main(["run", "4", "--scale", "default", "--set", "lams=0.3"]) == 1
-    assert "lams must be a list of float like [0.3, 0.9, 3.0], got 0.3" in capsys.readouterr().err
+    assert "lams must be a list of float like [0.03, 0.1, 0.3, 0.9, 3.0], got 0.3" in capsys.readouterr().err
     assert cli.main(["run", "4", "--set", "lams"]) == 1
     assert "--set takes key=value" in capsys.readouterr().err
     assert cli.main(["run", "4", "--tag", "full"]) == 1
