@@ -164,6 +164,10 @@ class CSCNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores of images x (B, C, H, W)."""
+        return self.readout(F.adaptive_avg_pool2d(self.codes(x), READOUT_GRID).flatten(1))
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's code of images x (B, C, H, W): what the read-out pools."""
         size = tuple(x.shape[-2:])
         Ds = [W / lipschitz(W.detach(), size).sqrt() for W in self.dictionaries]
         betas = [F.softplus(rho) for rho in self.rhos]
@@ -176,7 +180,7 @@ class CSCNet(nn.Module):
                 g = rescsc_step(y, g, Ds[i + 1], betas[i + 1], 1.0)
             else:
                 g = layered_step(y, Ds[i + 1], betas[i + 1], 1.0)
-        return self.readout(F.adaptive_avg_pool2d(g, READOUT_GRID).flatten(1))
+        return g
 
 
 def _initial(shape: tuple[int, int, int, int], init: str) -> torch.Tensor:

@@ -74,7 +74,7 @@ def test_resnet_shortcut_and_delta_init():
     y = rescsc.layered_step(g, Ds[1], b[1], 1.0)
     g = torch.relu(g + rescsc.analysis(y, Ds[2]) - b[2].view(1, -1, 1, 1))  # ResNet: identity shortcut
     expected = net.readout(torch.nn.functional.adaptive_avg_pool2d(g, rescsc.READOUT_GRID).flatten(1))
-    assert torch.allclose(net(x), expected, atol=1e-6)
+    assert torch.allclose(net(x), expected, atol=1e-6) and torch.allclose(net.codes(x), g, atol=1e-6)
     centre = net.dictionaries[1][:, :, 1, 1].detach()  # near an orthogonal 1×1 map
     assert torch.allclose(centre @ centre.T, torch.eye(4), atol=0.1)
     with pytest.raises(ValueError, match="identity_shortcut needs residual"):

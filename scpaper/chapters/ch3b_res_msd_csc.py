@@ -201,14 +201,26 @@ def cifar_split(cfg: Preset) -> tuple[torch.Tensor, ...]:
     return Xtr[:cfg.n_train], ytr[:cfg.n_train], Xte[:cfg.n_test], yte[:cfg.n_test]
 
 
+def csc_net(cfg: Preset, n_blocks: int, kind: str, seed: int) -> rescsc.CSCNet:
+    """A plain, Res-CSC or ResNet-shortcut net at initialisation (the same parameters for every kind at a seed)."""
+    seed_everything(seed)
+    return rescsc.CSCNet(n_blocks, cfg.res_width, residual=kind != "plain", identity_shortcut=kind == "resnet",
+                         rho0=math.log(math.expm1(cfg.res_beta0)), init=cfg.res_init)
+
+
+@torch.no_grad()
+def signal_at_start(cfg: Preset, n_blocks: int, kind: str, seed: int) -> float:
+    """‖last code‖ / ‖input‖ over the test images for a net at initialisation: how much signal reaches the read-out."""
+    x = rescsc.cifar_prepare(cfg.pool)(cifar_split(cfg)[2])
+    return (csc_net(cfg, n_blocks, kind, seed).codes(x).norm() / x.norm()).item()
+
+
 @cached(data=CIFAR10_SUBSET)
 def train_csc(cfg: Preset, n_blocks: int, kind: str, device: torch.device, seed: int) -> dict:
     """Train one plain, Res-CSC or ResNet-shortcut net on CIFAR-10: per-image test correctness and losses."""
     Xtr, ytr, Xte, yte = cifar_split(cfg)
     prepare = rescsc.cifar_prepare(cfg.pool)
-    seed_everything(seed)
-    net = rescsc.CSCNet(n_blocks, cfg.res_width, residual=kind != "plain", identity_shortcut=kind == "resnet",
-                        rho0=math.log(math.expm1(cfg.res_beta0)), init=cfg.res_init)
+    net = csc_net(cfg, n_blocks, kind, seed)
     losses = fit(net, Xtr, ytr, epochs=cfg.res_epochs, batch_size=cfg.batch_size, lr=cfg.res_lr, prepare=prepare,
                  device=device, seed=seed, stop_on_nan=True)
     correct = (predict(net, Xte, prepare=prepare, device=device) == yte).numpy()
