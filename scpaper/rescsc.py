@@ -18,6 +18,7 @@ from torch import nn
 from scpaper.data import CIFAR10_MEAN, CIFAR10_STD
 
 READOUT_GRID = 4  # the last code is average-pooled to 4×4 before the linear read-out
+INITS = ("gaussian", "delta", "identity")  # starts of the square dictionaries of a CSCNet
 
 
 def _check_kernel(W: torch.Tensor) -> None:
@@ -137,9 +138,10 @@ class CSCNet(nn.Module):
     same parameters (dictionaries and thresholds β = softplus(ρ) ≥ 0). Each dictionary is rescaled at every
     call to λ_max(DᵀD) = 1 (computed exactly, not differentiated), so L = 1 and every step is a true ISTA step.
     identity_shortcut=True (with residual) replaces the shortcut I − DᵀD by I: a ResNet block with the same
-    parameters. rho0 sets the thresholds' start softplus(rho0); init "delta" starts every square dictionary
-    near an orthogonal 1×1 map (centre tap orthogonal, other taps N(0, 0.1²/fan_in)) so deep plain stacks
-    keep their signal, "gaussian" is N(0, 1/fan_in).
+    parameters. rho0 sets the thresholds' start softplus(rho0). init sets the square dictionaries' start (the
+    stem's is always Gaussian): "gaussian" is N(0, 1/fan_in); "delta" a random orthogonal centre tap plus
+    N(0, 0.1²/fan_in) on every tap; "identity" the same with the identity as centre tap, the one orthogonal
+    1×1 map that passes every non-negative code through the ReLU unchanged.
     """
 
     def __init__(self, n_blocks: int, width: int, residual: bool, in_channels: int = 3, n_classes: int = 10,
@@ -147,8 +149,8 @@ class CSCNet(nn.Module):
         super().__init__()
         if n_blocks < 0 or width <= 0:
             raise ValueError(f"n_blocks must be ≥ 0 and width > 0, got {n_blocks}, {width}")
-        if init not in ("gaussian", "delta"):
-            raise ValueError(f"unknown init {init!r}: choose 'gaussian' or 'delta'")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(map(repr, INITS))}")
         if identity_shortcut and not residual:
             raise ValueError("identity_shortcut needs residual=True")
         self.residual, self.identity_shortcut = residual, identity_shortcut
@@ -184,12 +186,12 @@ class CSCNet(nn.Module):
 
 
 def _initial(shape: tuple[int, int, int, int], init: str) -> torch.Tensor:
-    """A dictionary's starting weights: Gaussian N(0, 1/fan_in), or 'delta' (orthogonal centre tap plus small noise)."""
+    """A dictionary's starting weights: N(0, 1/fan_in), or small noise plus an orthogonal ('delta') or identity centre tap."""
     m, c, k, _ = shape
     W = torch.randn(shape) / (c * k * k) ** 0.5
-    if init == "delta":
+    if init != "gaussian":
         W = 0.1 * W
-        W[:, :, k // 2, k // 2] += torch.linalg.qr(torch.randn(m, c))[0]
+        W[:, :, k // 2, k // 2] += torch.linalg.qr(torch.randn(m, c))[0] if init == "delta" else torch.eye(m, c)
     return W
 
 

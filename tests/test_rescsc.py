@@ -77,7 +77,24 @@ def test_resnet_shortcut_and_delta_init():
     assert torch.allclose(net(x), expected, atol=1e-6) and torch.allclose(net.codes(x), g, atol=1e-6)
     centre = net.dictionaries[1][:, :, 1, 1].detach()  # near an orthogonal 1×1 map
     assert torch.allclose(centre @ centre.T, torch.eye(4), atol=0.1)
+    torch.manual_seed(0)
+    centre = rescsc.CSCNet(1, 4, residual=False, init="identity").dictionaries[1][:, :, 1, 1].detach()
+    assert torch.allclose(centre, torch.eye(4), atol=0.1)
     with pytest.raises(ValueError, match="identity_shortcut needs residual"):
         rescsc.CSCNet(1, 4, residual=False, identity_shortcut=True)
     with pytest.raises(ValueError, match="unknown init"):
         rescsc.CSCNet(1, 4, residual=True, init="orthogonal")
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_identity_init_keeps_the_signal_of_a_deep_stack(residual):
+    """A non-negative code passes an identity-started step but for its threshold; an orthogonal start's ReLU cuts it."""
+    x = torch.randn(4, 3, 16, 16)
+    kept = {}
+    for init in ("identity", "delta"):
+        torch.manual_seed(0)
+        net = rescsc.CSCNet(7, 8, residual=residual, init=init, rho0=-20.0)  # 15 layers, thresholds ~2e-9
+        with torch.no_grad():
+            stem = net.dictionaries[0] / rescsc.lipschitz(net.dictionaries[0], (16, 16)).sqrt()
+            kept[init] = (net.codes(x).norm() / rescsc.layered_step(x, stem, 0.0, 1.0).norm()).item()
+    assert kept["identity"] > 0.1 and kept["delta"] < 0.01
