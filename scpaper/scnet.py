@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scpaper import csc, train
-from scpaper.data import load_mnist
+from scpaper.data import load_mnist, mnist_size
 
 
 class NonNegSC(nn.Module):
@@ -176,12 +176,12 @@ def twin_gap(model: SCNet, X: torch.Tensor, batch_size: int = 1000) -> dict[str,
 def mnist_split(n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """MNIST as (N, 1, 28, 28) float32: n_train training and n_val validation images from the training set, n_test test
     images (memoised: callers must not modify the returned tensors)."""
-    X, y = load_mnist("train")
-    Xt, yt = load_mnist("test")
-    if not 0 < n_train + n_val <= len(X) or not 0 < n_test <= len(Xt):
+    if not 0 < n_train + n_val <= mnist_size("train") or not 0 < n_test <= mnist_size("test"):
         raise ValueError(f"sizes out of range: n_train={n_train}, n_val={n_val}, n_test={n_test}")
-    Xtr, ytr, Xv, yv = train.validation_split(X[:, None], y, n_val, seed)
-    return {"train": (Xtr[:n_train], ytr[:n_train]), "val": (Xv, yv), "test": (Xt[:n_test, None], yt[:n_test])}
+    rest, val = train.validation_indices(mnist_size("train"), n_val, seed)  # the rows of train.validation_split
+    (Xtr, ytr), (Xv, yv) = (load_mnist("train", rows.numpy()) for rows in (rest[:n_train], val))
+    Xt, yt = load_mnist("test", slice(0, n_test))
+    return {"train": (Xtr[:, None], ytr), "val": (Xv[:, None], yv), "test": (Xt[:, None], yt)}
 
 
 def no_decay_on_lambda(name: str) -> dict[str, float]:

@@ -139,10 +139,17 @@ def crop_flip(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
     return padded.flatten(2).gather(2, index).view_as(x)
 
 
+def validation_indices(n: int, n_val: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows validation_split keeps for training and the n_val it holds out, of n rows."""
+    if not 0 < n_val < n:
+        raise ValueError(f"n_val must lie in (0, {n}), got {n_val}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[n_val:], order[:n_val]
+
+
 def validation_split(X: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Hold out n_val random rows of (X, y) for validation; return X_train, y_train, X_val, y_val."""
-    if not 0 < n_val < len(X) or len(X) != len(y):
-        raise ValueError(f"n_val must lie in (0, {len(X)}) and X, y match in length, got {n_val}, {len(X)}, {len(y)}")
-    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
-    val, rest = order[:n_val], order[n_val:]
+    if len(X) != len(y):
+        raise ValueError(f"X and y must match in length, got {len(X)} and {len(y)}")
+    rest, val = validation_indices(len(X), n_val, seed)
     return X[rest], y[rest], X[val], y[val]

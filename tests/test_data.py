@@ -206,6 +206,25 @@ def test_idx_reader_against_a_hand_written_file(fake_root, monkeypatch):
         data.load_mnist("train")
 
 
+def test_mnist_rows_by_index_equal_the_full_load_and_every_call_is_fresh(fake_root, monkeypatch):
+    import gzip
+
+    images = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2) * 10
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-images-idx3-ubyte.gz", gzip.compress(header + images.tobytes()))
+    labels = bytes([3, 1, 4, 1, 5])
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-labels-idx1-ubyte.gz",
+              gzip.compress((2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + labels))
+    X, y = data.load_mnist("test")
+    rows = np.array([4, 0, 2])
+    for index in (rows, slice(1, 3)):
+        Xi, yi = data.load_mnist("test", index)
+        assert torch.equal(Xi, X[index]) and torch.equal(yi, y[index]) and Xi.dtype == torch.float32
+    assert data.mnist_size("test") == 5
+    X[:] = -1.0  # a caller's in-place change never reaches the next caller
+    assert torch.equal(data.load_mnist("test")[0], torch.from_numpy(images.astype(np.float32) / 255))
+
+
 def test_full_cifar10_is_read_from_shards_in_a_fixed_shuffled_order(fake_root, tmp_path_factory, monkeypatch):
     full = tmp_path_factory.mktemp("full")
     monkeypatch.setenv("SCPAPER_DATA", str(full))

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scpaper import csc, scnet
+from scpaper import csc, scnet, train
+from scpaper.data import load_mnist
 
 
 @pytest.fixture
@@ -108,7 +109,6 @@ def test_positive_init_and_no_decay_on_lambda():
     with torch.no_grad():
         model.classifier.weight.zero_(), model.classifier.bias.zero_()
     before = [l.lam.detach().clone() for l in model.layers]
-    from scpaper import train
     train.fit(model, X, y, epochs=1, batch_size=8, lr=0.1, weight_decay=0.5, groups=scnet.no_decay_on_lambda, progress=False)
     assert all(torch.equal(b, l.lam.detach()) for b, l in zip(before, model.layers))  # zero gradient, no decay
 
@@ -116,3 +116,13 @@ def test_positive_init_and_no_decay_on_lambda():
 def test_wendel_probability_is_one_half_at_twice_over_complete():
     assert csc.wendel_probability(50, 25) == pytest.approx(0.5, abs=1e-12)
     assert csc.wendel_probability(25, 25) == 0.0 and csc.wendel_probability(200, 25) > 0.999
+
+
+def test_mnist_split_takes_the_rows_of_the_validation_split():
+    X, y = load_mnist("train")
+    Xt, yt = load_mnist("test")
+    Xtr, ytr, Xv, yv = train.validation_split(X[:, None], y, 300, seed=4)
+    split = scnet.mnist_split(1000, 300, 200, 4)
+    assert torch.equal(split["train"][0], Xtr[:1000]) and torch.equal(split["train"][1], ytr[:1000])
+    assert torch.equal(split["val"][0], Xv) and torch.equal(split["val"][1], yv)
+    assert torch.equal(split["test"][0], Xt[:200, None]) and torch.equal(split["test"][1], yt[:200])

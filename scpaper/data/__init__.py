@@ -6,6 +6,7 @@ committed there), then under $SCPAPER_DATA (full-size sets; `python -m scpaper d
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 from dataclasses import dataclass
@@ -125,13 +126,36 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST images as float32 (N, 28, 28) in [0, 1] and labels as int64 (N,); N = 60000 or 10000."""
+@functools.lru_cache(maxsize=4)
+def _decoded_idx(path: Path, size: int, mtime_ns: int, magic: int) -> np.ndarray:
+    """_read_idx memoised on the file's identity (path, size, modification time): decoded once per process."""
+    return _read_idx(path, magic)
+
+
+def _mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The read-only uint8 images and labels of one MNIST split."""
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
         raise ValueError(f"unknown MNIST split {split!r}: choose train or test")
-    images = _read_idx(locate(f"mnist/{prefix}-images-idx3-ubyte.gz"), 2051)
-    labels = _read_idx(locate(f"mnist/{prefix}-labels-idx1-ubyte.gz"), 2049)
+    arrays = []
+    for name, magic in ((f"mnist/{prefix}-images-idx3-ubyte.gz", 2051), (f"mnist/{prefix}-labels-idx1-ubyte.gz", 2049)):
+        path = locate(name)
+        stat = path.stat()
+        arrays.append(_decoded_idx(path, stat.st_size, stat.st_mtime_ns, magic))
+    return arrays[0], arrays[1]
+
+
+def mnist_size(split: str = "train") -> int:
+    """Number of MNIST images in split (60000 train, 10000 test)."""
+    return len(_mnist_arrays(split)[1])
+
+
+def load_mnist(split: str = "train", index: np.ndarray | slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST images as float32 (N, 28, 28) in [0, 1] and labels as int64 (N,); N = 60000 or 10000, or the rows that
+    index selects (only those are converted). Fresh tensors on every call: callers may modify them."""
+    images, labels = _mnist_arrays(split)
+    if index is not None:
+        images, labels = images[index], labels[index]
     return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
 
 
