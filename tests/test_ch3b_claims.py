@@ -12,13 +12,14 @@ def _net(acc: float, n: int = 400, seed: int = 0, **fields) -> dict:
     return {"correct": correct, "seed": seed, "losses": [0.5], **fields}
 
 
-def _box(msdnet_acc: float, msdcsc_acc: float, cnn_acc: float = 0.95) -> dict:
+def _box(msdnet_acc: float, msdcsc_acc: float, cnn_acc: float = 0.95, fits: dict | None = None) -> dict:
     depth = [_net(0.5, kind=k, depth=d) for k in ("plain", "res") for d in (1, 15)] + [_net(0.5, kind="resnet", depth=15)]
     msd = [_net(msdnet_acc, variant="msdnet", n_iter=0), _net(msdcsc_acc - 0.05, variant="msdcsc", n_iter=0),
            _net(msdcsc_acc, variant="msdcsc", n_iter=2)]
     lasso = {"msd_objective": [1.0], "ml_objective": [2.0], "matched_error": [np.full(8, 0.2)], "msd_error": [np.full(8, 0.01)]}
-    rows = [_net(cnn_acc, mode="cnn", T=0, width_scale=1.0, step_ratio=1.0)]
-    rows += [_net(cnn_acc, mode=m, T=2, width_scale=1.0, step_ratio=1.0) for m in ("ista", "fista", "lbp")]
+    fits = {"cnn": 1.0, "ista": 1.0, "fista": 1.0, "lbp": 1.0, **(fits or {})}
+    rows = [_net(cnn_acc, mode="cnn", T=0, width_scale=1.0, step_ratio=1.0, train_acc=fits["cnn"])]
+    rows += [_net(cnn_acc, mode=m, T=2, width_scale=1.0, step_ratio=1.0, train_acc=fits[m]) for m in ("ista", "fista", "lbp")]
     return {c.key: c for c in ch.claims_box(depth, msd, lasso, rows, 0.0, 0.0)}
 
 
@@ -34,6 +35,12 @@ def test_msd_comparisons_wait_for_a_trained_msdnet():
     assert worse["msd_vs_msdnet"].verdict == "not reproduced"
 
 
-@pytest.mark.parametrize("cnn_acc, verdict", [(0.5, "not testable at this scale"), (0.95, "inconclusive")])
-def test_unrolled_rows_wait_for_a_trained_cnn(cnn_acc, verdict):
-    assert _box(0.85, 0.95, cnn_acc=cnn_acc)["mlista_ista"].verdict == verdict
+def test_unrolled_rows_wait_for_nets_that_fit_their_training_digits():
+    learning = _box(0.85, 0.95, fits={"cnn": 0.95})
+    assert learning["mlista_cnn_trains"].verdict == "failed"
+    assert {learning[f"mlista_{m}"].verdict for m in ("ista", "fista", "lbp")} == {"not testable at this scale"}
+    assert learning["mlista_ista"].rule.startswith("the CNN fits 95.0% < 99%") and "pt" in learning["mlista_ista"].measured
+    one_short = _box(0.85, 0.95, fits={"ista": 0.98})
+    assert one_short["mlista_cnn_trains"].verdict == "passed"
+    assert one_short["mlista_ista"].verdict == "not testable at this scale" and "98.0%" in one_short["mlista_ista"].rule
+    assert one_short["mlista_lbp"].verdict == "inconclusive"  # equal accuracies: the interval straddles the margin 0

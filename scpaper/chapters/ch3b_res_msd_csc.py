@@ -27,7 +27,8 @@ MSD_VARIANTS = {"msdnet": "MSDNet (β_I = 0, T = 0)", "msdcsc": "MSD-CSC", "deca
 GAIN_MARGIN = 0.0   # "A beats B" claims state only the sign of the gain, so the margin is 0
 SAME_MARGIN = 2.0   # "Res-CSC ≈ ResNet": equivalent if the accuracy gap lies within ±2 points
 TRAINS = 0.9        # a net "trains" when its last-epoch training loss is below 0.9·ln 10 (chance is ln 10)
-CNN_BASELINE = 0.90  # the slides compare unrolled nets with a CNN at 98.7 %; below 90 % a gain measures learning speed
+FITS = 0.99         # the slides compare nets trained 100 epochs (their CNN: 98.74 % test); a net that fits < 99 % of its
+                    # training digits is still learning, and a gap to it measures learning speed
 MSD_BASELINE = 0.80  # the slides compare trained CIFAR nets; below 80 % for MSDNet a gain of unfolding measures learning speed
 
 
@@ -61,6 +62,14 @@ def pooled(rows: list[dict], key: str = "correct", **match) -> np.ndarray:
     if not found:
         raise ValueError(f"no trained net matches {match}")
     return np.concatenate([np.asarray(r[key], dtype=np.float64) for r in found])
+
+
+def worst_fit(rows: list[dict], **match) -> float:
+    """The lowest training accuracy over seeds of the matching unrolled nets."""
+    found = _per_seed(rows, **match)
+    if not found:
+        raise ValueError(f"no trained net matches {match}")
+    return min(r["train_acc"] for r in found)
 
 
 def _mean_and_spread(rows: list[dict], xs: list, field: str, **match) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,7 +172,8 @@ SCHEDULES = {"step": step_decay}
 @cached(data=MNIST)
 def train_unrolled(cfg: Preset, widths: tuple[int, int, int], T: int, mode: str, device: torch.device,
                    seed: int) -> dict:
-    """Train one unrolled net on MNIST with cfg's recipe: per-digit test correctness, losses, steps × λ_max."""
+    """Train one unrolled net on MNIST with cfg's recipe: per-digit test correctness, training accuracy, losses,
+    steps × λ_max."""
     Xtr, ytr, Xte, yte = mnist_split(cfg)
     seed_everything(seed)
     net = mlista.UnrolledNet(widths, T, mode, init_gain=cfg.mnist_init_gain)
@@ -172,9 +182,10 @@ def train_unrolled(cfg: Preset, widths: tuple[int, int, int], T: int, mode: str,
                  momentum=cfg.mnist_momentum, nesterov=cfg.mnist_nesterov, weight_decay=cfg.mnist_weight_decay,
                  device=device, seed=seed, stop_on_nan=True, **extra)
     correct = (predict(net, Xte, device=device) == yte).numpy()
+    train_acc = float((predict(net, Xtr, device=device) == ytr).double().mean())
     net._v = [None, None, None]  # a fresh, long power iteration for the check below
     eta = net.steps(net.code_shapes(Xte[:1].unsqueeze(1).to(device)))
-    return {"correct": correct, "losses": losses, "parameters": mlista.n_parameters(net),
+    return {"correct": correct, "train_acc": train_acc, "losses": losses, "parameters": mlista.n_parameters(net),
             "step_ratio": float((eta * net.lipschitz).max()), "lipschitz": net.lipschitz.tolist()}
 
 
@@ -339,7 +350,9 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
     ml_err, msd_err = np.concatenate(lasso["matched_error"]), np.concatenate(lasso["msd_error"])
     res_loss = max(r["losses"][-1] for r in depth if r["kind"] == "res" and r["depth"] == shortcut)
     res_trains = res_loss < TRAINS * math.log(10)
-    cnn_acc = float(pooled(rows, mode="cnn", T=0, width_scale=1.0).mean())
+    cnn = {"mode": "cnn", "T": 0, "width_scale": 1.0}
+    fits = {mode: worst_fit(rows, **sel) for mode, sel in
+            [("cnn", cnn)] + [(m, {"mode": m, "T": T_max, "width_scale": 1.0}) for m in mlista.MODES]}
     msdnet_acc = float(pooled(msd, variant="msdnet", n_iter=0).mean())
     if res_trains:
         same_as_resnet = _accuracy_gain(
@@ -352,20 +365,15 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
             "Res-CSC indeed shows equivalent performance",
             f"Res-CSC does not train at depth {shortcut} (training loss {res_loss:.2f} ≥ {TRAINS:g}·ln 10)",
             measured=f"Res-CSC training loss {res_loss:.2f}")
-    if cnn_acc >= CNN_BASELINE:
-        unrolled_gains = [_accuracy_gain(
+    unrolled_gains = []
+    for mode in mlista.MODES:
+        worst, fit = min((fits["cnn"], "the CNN"), (fits[mode], LABELS[mode]))
+        unrolled_gains.append(claims.gated(_accuracy_gain(
             f"mlista_{mode}", f"{LABELS[mode]} (T = {T_max}) beats the CNN at equal parameters",
             f"CNN {SLIDES_MNIST['cnn']}, {LABELS[mode]} {SLIDES_MNIST[mode]}", rows,
-            {"mode": mode, "T": T_max, "width_scale": 1.0}, {"mode": "cnn", "T": 0, "width_scale": 1.0},
-            (LABELS[mode], "CNN")) for mode in mlista.MODES]
-    else:
-        unrolled_gains = [claims.not_testable(
-            f"mlista_{mode}", f"{LABELS[mode]} (T = {T_max}) beats the CNN at equal parameters",
-            f"CNN {SLIDES_MNIST['cnn']}, {LABELS[mode]} {SLIDES_MNIST[mode]}",
-            f"the CNN baseline reaches {100 * cnn_acc:.1f}% < {100 * CNN_BASELINE:.0f}% at this scale: a gain over it "
-            "measures learning speed, not the slides' gap between trained nets",
-            measured=f"{LABELS[mode]} {100 * float(pooled(rows, mode=mode, T=T_max, width_scale=1.0).mean()):.1f}% vs "
-                     f"CNN {100 * cnn_acc:.1f}%") for mode in mlista.MODES]
+            {"mode": mode, "T": T_max, "width_scale": 1.0}, cnn, (LABELS[mode], "CNN")), worst >= FITS,
+            f"{fit} fits {100 * worst:.1f}% < {100 * FITS:.0f}% of its training digits (worst seed) at this scale: "
+            "a gap between nets still learning measures learning speed, not the slides' gap between trained nets"))
     if trains:
         degradation = _accuracy_gain("res_depth", f"Res-CSC beats the plain ML-CSC net at depth {deepest} (degradation alleviated)",
                                      "Res-CSC keeps accuracy with depth", depth, {"kind": "res", "depth": deepest},
@@ -411,9 +419,9 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
             _accuracy_gain("msd_vs_msdnet", f"MSD-CSC (T = {T_top}) beats MSDNet", "MSD-CSC shows better performance than MSDNet",
                            msd, {"variant": "msdcsc", "n_iter": T_top}, {"variant": "msdnet", "n_iter": 0},
                            ("MSD-CSC", "MSDNet"))]],
-        claims.control("mlista_cnn_trains", "The CNN baseline (T = 0) is trained far enough to compare with",
-                       f"test accuracy ≥ {100 * CNN_BASELINE:.0f}% (slides: {SLIDES_MNIST['cnn']}%)",
-                       f"{100 * cnn_acc:.1f}%", cnn_acc >= CNN_BASELINE),
+        claims.control("mlista_cnn_trains", "The CNN baseline (T = 0) fits its training digits (precondition of the comparisons)",
+                       f"training accuracy ≥ {100 * FITS:.0f}% for every seed (slides: {SLIDES_MNIST['cnn']}% test after 100 epochs)",
+                       f"worst seed {100 * fits['cnn']:.1f}%", fits["cnn"] >= FITS),
         *unrolled_gains,
         claims.control("mlista_stable", "Every trained unrolled step is a convergent ISTA step and every loss finite",
                        "max ηᵢ·λ_max(DᵢᵀDᵢ) < 2; training stops on a non-finite loss",
