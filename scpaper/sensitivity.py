@@ -228,34 +228,31 @@ class Split(NamedTuple):
 
 def mnist_training(n: int) -> Split:
     """The first n MNIST training images and labels."""
-    images, labels = data.load_mnist("train")
-    return Split(images[:n], labels[:n])
+    return Split(*data.load_mnist("train", slice(0, n)))
 
 
 def mnist_test(n: int = 10_000) -> Split:
     """The first n MNIST test images and labels (all 10 000 by default)."""
-    images, labels = data.load_mnist("test")
-    if not 1 <= n <= len(images):
-        raise ValueError(f"need 1 ≤ n ≤ {len(images)}, got {n}")
-    return Split(images[:n], labels[:n])
+    if not 1 <= n <= data.mnist_size("test"):
+        raise ValueError(f"need 1 ≤ n ≤ {data.mnist_size('test')}, got {n}")
+    return Split(*data.load_mnist("test", slice(0, n)))
 
 
 def mnist_validation(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST training images 50 000 … 50 000 + n − 1 as rows of pixels, and their labels: digits the paper's
     50 000-digit training split leaves out."""
-    images, labels = data.load_mnist("train")
-    if not 1 <= n <= len(images) - 50_000:
-        raise ValueError(f"need 1 ≤ n ≤ {len(images) - 50_000}, got {n}")
-    return images[50_000:50_000 + n].reshape(n, -1), labels[50_000:50_000 + n]
+    if not 1 <= n <= data.mnist_size("train") - 50_000:
+        raise ValueError(f"need 1 ≤ n ≤ {data.mnist_size('train') - 50_000}, got {n}")
+    images, labels = data.load_mnist("train", slice(50_000, 50_000 + n))
+    return images.reshape(n, -1), labels
 
 
 def mnist_splits(pool: int, val: int, test: int) -> dict[str, Split]:
     """The labelled pool (first MNIST training images, on which the dictionary is learned), a validation
     split (training images from 50 000 on, as the paper trains on 50 000) and the first test images."""
-    images, labels = data.load_mnist("train")
-    t_images, t_labels = data.load_mnist("test")
-    if pool > 50_000 or val > len(images) - 50_000 or test > len(t_images):
-        raise ValueError(f"need pool ≤ 50000, val ≤ {len(images) - 50_000}, test ≤ {len(t_images)}")
-    return {"pool": Split(images[:pool], labels[:pool]),
-            "val": Split(images[50_000:50_000 + val], labels[50_000:50_000 + val]),
-            "test": Split(t_images[:test], t_labels[:test])}
+    n_train, n_test = data.mnist_size("train"), data.mnist_size("test")
+    if pool > 50_000 or val > n_train - 50_000 or test > n_test:
+        raise ValueError(f"need pool ≤ 50000, val ≤ {n_train - 50_000}, test ≤ {n_test}")
+    return {"pool": Split(*data.load_mnist("train", slice(0, pool))),
+            "val": Split(*data.load_mnist("train", slice(50_000, 50_000 + val))),
+            "test": Split(*data.load_mnist("test", slice(0, test)))}

@@ -338,12 +338,15 @@ def test_perturbations_noise_is_standard_normal_in_the_images_dtype_and_warps_ar
 @pytest.fixture
 def numbered_mnist(monkeypatch):
     """MNIST-sized stand-ins whose pixels and labels number the images: train i ↦ i, test i ↦ 10⁶ + i."""
-    def fake(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        n, first = {"train": (60_000, 0), "test": (10_000, 1_000_000)}[split]
-        index = torch.arange(first, first + n)
-        return index[:, None, None].float().expand(n, 2, 2), index
+    sizes = {"train": (60_000, 0), "test": (10_000, 1_000_000)}
+
+    def fake(split: str = "train", index: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        n, first = sizes[split]
+        numbers = torch.arange(first, first + n)[index if index is not None else slice(None)]
+        return numbers[:, None, None].float().expand(len(numbers), 2, 2), numbers
 
     monkeypatch.setattr(sensitivity.data, "load_mnist", fake)
+    monkeypatch.setattr(sensitivity.data, "mnist_size", lambda split="train": sizes[split][0])
 
 
 def numbers(split: sensitivity.Split) -> list[int]:

@@ -124,7 +124,8 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
                        lr: float, device: torch.device, pgd_eps: float, pgd_steps: int,
                        pgd_images: int) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, scnet.SCNet]]:
     """Train every variant of scnet.variants (λ ≥ 0 at initialisation, no weight decay on λ) and the old recipe
-    (PyTorch's bias initialisation, weight decay on λ) once per seed; the LASSO variant only for the first seed.
+    (PyTorch's bias initialisation, weight decay on λ); every variant once per seed, the LASSO variant and the old
+    recipe (context for the claims, entering none of their comparisons) only for the first seed.
 
     Returns a table (one row per variant: the worst seed's training accuracy; means over seeds of validation/test
     accuracy on clean digits, under zero-mean unclipped Gaussian noise and under L∞ PGD (pgd_steps steps of radius
@@ -139,7 +140,7 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
             OLD_RECIPE: ({"lam_min": None}, True)}
     rows, per_image, models = [], {}, {}
     for name, (extra, lam_decay) in tqdm(plan.items(), desc="variants", leave=False):
-        for seed in seeds[:1] if extra.get("lasso_steps") else seeds:
+        for seed in seeds[:1] if extra.get("lasso_steps") or lam_decay else seeds:
             record = trained({**arch, **extra}, n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size,
                              lr=lr, seed=seed, device=device, lam_decay=lam_decay)
             model = scnet.load(record, device)

@@ -12,7 +12,7 @@ from scpaper import classifiers, dictionary, features, sensitivity
 from scpaper.book import intervals, plotting
 from scpaper.book.cache import cached
 from scpaper.book.intervals import Interval
-from scpaper.data import MNIST, load_mnist
+from scpaper.data import MNIST, load_mnist, mnist_size
 
 exact_codes = cached()(sensitivity.exact_codes)
 train_mlp = cached()(features.train_mlp)
@@ -215,10 +215,9 @@ def mlp_correct(model: torch.nn.Sequential, X: torch.Tensor, y: torch.Tensor) ->
 
 def mnist_images(n: int, offset: int = 0) -> torch.Tensor:
     """The MNIST training images offset … offset+n−1 as rows of 784 pixels in [0, 1]."""
-    images, _ = load_mnist("train")
-    if n < 1 or offset < 0 or offset + n > len(images):
-        raise ValueError(f"need 1 ≤ n and offset + n ≤ {len(images)}, got n={n}, offset={offset}")
-    return images[offset:offset + n].reshape(n, -1)
+    if n < 1 or offset < 0 or offset + n > mnist_size("train"):
+        raise ValueError(f"need 1 ≤ n and offset + n ≤ {mnist_size('train')}, got n={n}, offset={offset}")
+    return load_mnist("train", slice(offset, offset + n))[0].reshape(n, -1)
 
 
 def starting_digits(n_images: int, n_atoms: int, seed: int = 0) -> torch.Tensor:
