@@ -1,8 +1,12 @@
-"""Chapter 3b's claims box gates trained-net comparisons on baselines that have trained."""
+"""Chapter 3b's claims box gates trained-net comparisons on baselines that have trained; its nets report their fit."""
+
+import warnings
 
 import numpy as np
 import pytest
+import torch
 
+from scpaper.book import runtime
 from scpaper.chapters import ch3b_res_msd_csc as ch
 
 
@@ -44,3 +48,13 @@ def test_unrolled_rows_wait_for_nets_that_fit_their_training_digits():
     assert one_short["mlista_cnn_trains"].verdict == "passed"
     assert one_short["mlista_ista"].verdict == "not testable at this scale" and "98.0%" in one_short["mlista_ista"].rule
     assert one_short["mlista_lbp"].verdict == "inconclusive"  # equal accuracies: the interval straddles the margin 0
+
+
+def test_a_trained_unrolled_net_reports_its_fit_and_convergent_steps_without_warnings():
+    values = {**runtime.preset("res_msd_csc", "smoke")._values, "mnist_train": 100, "mnist_test": 40}
+    cfg = runtime.Preset("res_msd_csc", "smoke", values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. a grad-carrying tensor turned into a float
+        row = ch.train_unrolled(cfg, (4, 8, 16), 2, "ista", torch.device("cpu"), 0)
+    assert row["correct"].shape == (40,) and 0.0 <= row["train_acc"] <= 1.0
+    assert isinstance(row["step_ratio"], float) and 0.0 < row["step_ratio"] < 2.0

@@ -223,7 +223,7 @@ def equivalence_inputs(n_images: int, crop: int, seed: int) -> dict[str, torch.T
         r, c = (int(rng.integers(8, s - crop - 8)) for s in im.shape)
         crops.append(im[r:r + crop, c:c + crop])
     cifar = load_cifar10("test")[0][:n_images].to(torch.float64) / 255.0
-    mnist = load_mnist("test")[0][:n_images].to(torch.float64)
+    mnist = load_mnist("test", slice(0, n_images))[0].to(torch.float64)
     return {"van Hateren (whitened)": torch.stack(crops)[:, None], "CIFAR-10 (colour)": cifar, "MNIST": mnist[:, None]}
 
 

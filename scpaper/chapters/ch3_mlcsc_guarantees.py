@@ -148,13 +148,12 @@ def trained_cnn_coherence(n_images: int, epochs: int, seed: int = 0) -> pd.DataF
     """Train SmallCNN on n_images MNIST digits; per conv layer, coherences at initialisation, after training
     and of random Gaussian filters of the same shape."""
     torch.manual_seed(seed)
-    X, y = load_mnist("train")
+    X, y = load_mnist("train", slice(0, n_images))
     net = SmallCNN()
     before = conv_coherences(net)
     null = random_null(net, seed)
-    train.fit(net, X[:n_images], y[:n_images], epochs=epochs, batch_size=64, lr=0.05, seed=seed, progress=False)
-    Xt, yt = load_mnist("test")
-    acc = train.accuracy(net, Xt[:2000], yt[:2000])
+    train.fit(net, X, y, epochs=epochs, batch_size=64, lr=0.05, seed=seed, progress=False)
+    acc = train.accuracy(net, *load_mnist("test", slice(0, 2000)))
     after = conv_coherences(net)
     return pd.DataFrame([{"layer": i + 1, "average (init)": b[0], "average (trained)": a[0], "average (random null)": r,
                           "mutual (trained)": a[1], "test accuracy": acc}

@@ -156,9 +156,7 @@ def mlista_figure(rows: list[dict]) -> plt.Figure:
 
 def mnist_split(cfg: Preset) -> tuple[torch.Tensor, ...]:
     """MNIST train and test tensors of sizes cfg.mnist_train, cfg.mnist_test."""
-    Xtr, ytr = load_mnist("train")
-    Xte, yte = load_mnist("test")
-    return Xtr[:cfg.mnist_train], ytr[:cfg.mnist_train], Xte[:cfg.mnist_test], yte[:cfg.mnist_test]
+    return (*load_mnist("train", slice(0, cfg.mnist_train)), *load_mnist("test", slice(0, cfg.mnist_test)))
 
 
 def step_decay(step: int, total: int) -> float:
@@ -184,7 +182,8 @@ def train_unrolled(cfg: Preset, widths: tuple[int, int, int], T: int, mode: str,
     correct = (predict(net, Xte, device=device) == yte).numpy()
     train_acc = float((predict(net, Xtr, device=device) == ytr).double().mean())
     net._v = [None, None, None]  # a fresh, long power iteration for the check below
-    eta = net.steps(net.code_shapes(Xte[:1].unsqueeze(1).to(device)))
+    with torch.no_grad():
+        eta = net.steps(net.code_shapes(Xte[:1].unsqueeze(1).to(device)))
     return {"correct": correct, "train_acc": train_acc, "losses": losses, "parameters": mlista.n_parameters(net),
             "step_ratio": float((eta * net.lipschitz).max()), "lipschitz": net.lipschitz.tolist()}
 
