@@ -1,5 +1,6 @@
 """Data files: sha256 checks, one-line errors, and the loaders' shapes, types and ranges."""
 
+import gzip
 import os
 import shutil
 
@@ -185,19 +186,21 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_idx_reader_against_a_hand_written_file(fake_root, monkeypatch):
-    import gzip
+def _idx(array: np.ndarray, magic: int) -> bytes:
+    """A gzipped IDX file by hand: magic number, one big-endian 32-bit size per dimension, the uint8 data."""
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes())
 
+
+def test_idx_reader_against_a_hand_written_file(fake_root, monkeypatch):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (2, 3, 4))
-    _register(monkeypatch, fake_root / "data", "mnist/t10k-images-idx3-ubyte.gz", gzip.compress(header + images.tobytes()))
-    labels = gzip.compress((2049).to_bytes(4, "big") + (2).to_bytes(4, "big") + bytes([7, 1]))
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-images-idx3-ubyte.gz", _idx(images, 2051))
+    labels = _idx(np.array([7, 1]), 2049)
     _register(monkeypatch, fake_root / "data", "mnist/t10k-labels-idx1-ubyte.gz", labels)
     X, y = data.load_mnist("test")
     assert torch.equal(X, torch.from_numpy(images.astype(np.float32) / 255)) and y.tolist() == [7, 1]
     wide = np.arange(70_000, dtype=np.uint32).astype(np.uint8).reshape(1, 1, 70_000)  # a dimension above 2¹⁶
-    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in wide.shape)
-    _register(monkeypatch, fake_root / "data", "mnist/train-images-idx3-ubyte.gz", gzip.compress(header + wide.tobytes()))
+    _register(monkeypatch, fake_root / "data", "mnist/train-images-idx3-ubyte.gz", _idx(wide, 2051))
     _register(monkeypatch, fake_root / "data", "mnist/train-labels-idx1-ubyte.gz", labels)
     X, y = data.load_mnist()  # the training split by default
     assert X.shape == (1, 1, 70_000) and torch.equal(X[0, 0, :300] * 255, torch.arange(300.0) % 256)
@@ -207,14 +210,9 @@ def test_idx_reader_against_a_hand_written_file(fake_root, monkeypatch):
 
 
 def test_mnist_rows_by_index_equal_the_full_load_and_every_call_is_fresh(fake_root, monkeypatch):
-    import gzip
-
     images = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2) * 10
-    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
-    _register(monkeypatch, fake_root / "data", "mnist/t10k-images-idx3-ubyte.gz", gzip.compress(header + images.tobytes()))
-    labels = bytes([3, 1, 4, 1, 5])
-    _register(monkeypatch, fake_root / "data", "mnist/t10k-labels-idx1-ubyte.gz",
-              gzip.compress((2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + labels))
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-images-idx3-ubyte.gz", _idx(images, 2051))
+    _register(monkeypatch, fake_root / "data", "mnist/t10k-labels-idx1-ubyte.gz", _idx(np.array([3, 1, 4, 1, 5]), 2049))
     X, y = data.load_mnist("test")
     rows = np.array([4, 0, 2])
     for index in (rows, slice(1, 3)):
