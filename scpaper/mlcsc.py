@@ -397,9 +397,15 @@ def support_recovery(true: torch.Tensor, est: torch.Tensor, tol: float = 0.0) ->
     return torch.where(denom > 0, inter / denom.clamp_min(1), torch.ones_like(inter))
 
 
+def error_window(model: Model, layer: int) -> int:
+    """Positions of the patches of Γ_layer whose ℓ2 norm the stability bound εᵢ controls: the next layer's filter
+    length (the patch one of its atoms sees), and the stripe for the deepest layer."""
+    return model.lengths[layer] if layer < model.depth else stripe_width(model, layer)
+
+
 def local_error(model: Model, layer: int, true: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
-    """‖Γ̂ᵢ − Γᵢ‖2,∞ over the layer's stripes, per trial."""
-    return local_l2(est - true, model.channels[layer], stripe_width(model, layer))
+    """‖Γ̂ᵢ − Γᵢ‖2,∞ over the patches of error_window positions that εᵢ bounds, per trial."""
+    return local_l2(est - true, model.channels[layer], error_window(model, layer))
 
 
 @dataclass(frozen=True)
@@ -447,8 +453,7 @@ def conditions(model: Model, codes: list[torch.Tensor], noise: torch.Tensor, bet
         un.append(k < (1 + 1 / mu) / 2)
         bs.append(beta)
         ks.append(k.long())
-        patch = model.lengths[i] if i < model.depth else stripe_width(model, i)
-        eps = local_l0(code, m, patch).double().sqrt() * (eps + mu * (k - 1) * gmax + beta)
+        eps = local_l0(code, m, error_window(model, i)).double().sqrt() * (eps + mu * (k - 1) * gmax + beta)
         es.append(eps)
     stack = lambda xs: torch.stack(xs, 1)  # noqa: E731
     return Conditions(stack(th), stack(lo), stack(hi), stack(es), stack(bp), stack(un), stack(ks), eps0, stack(bs))

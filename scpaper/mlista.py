@@ -135,3 +135,19 @@ class UnrolledNet(nn.Module):
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable scalars of model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def exact_lipschitz(net: UnrolledNet, x: torch.Tensor) -> list[float]:
+    """λ_max(DᵢᵀDᵢ) of each layer at x's shapes, from the dense operator's largest singular value (float64):
+    an estimate independent of the net's warm-started power iteration."""
+    codes = net.code_shapes(x)
+    signals = [tuple(x.shape[1:])] + codes[:-1]
+    out = []
+    for i, (signal, code) in enumerate(zip(signals, codes)):
+        W = net.W[i].detach().double()
+        side = code if math.prod(code) <= math.prod(signal) else signal  # the smaller identity
+        basis = torch.eye(math.prod(side), dtype=torch.float64, device=W.device).reshape(-1, *side)
+        op = F.conv_transpose2d(basis, W, stride=STRIDES[i]) if side == code else F.conv2d(basis, W, stride=STRIDES[i])
+        out.append(float(torch.linalg.matrix_norm(op.flatten(1), ord=2)) ** 2)
+    return out

@@ -269,12 +269,19 @@ def load(arch: str, width: int, record: dict, *, lam: float = 0.1, n_iter: int =
 
 
 def saved_bytes(model: nn.Module, batch: torch.Tensor) -> int:
-    """Bytes of activations autograd keeps for the backward pass of one cross-entropy step on batch."""
+    """Bytes of activations autograd keeps for the backward pass of one cross-entropy step on batch: every saved
+    tensor's storage once, the parameters' own storages (also saved, for the input gradients) left out."""
     total = 0
+    batch = batch.clone()  # its own storage: a slice of a larger batch would count the whole of it
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: set[int] = set()
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal total
-        total += t.numel() * t.element_size()
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params and storage.data_ptr() not in seen:  # saved tensors stay alive: no reuse
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
         return t
 
     model.train()

@@ -231,13 +231,6 @@ def mnist_training(n: int) -> Split:
     return Split(*data.load_mnist("train", slice(0, n)))
 
 
-def mnist_test(n: int = 10_000) -> Split:
-    """The first n MNIST test images and labels (all 10 000 by default)."""
-    if not 1 <= n <= data.mnist_size("test"):
-        raise ValueError(f"need 1 ≤ n ≤ {data.mnist_size('test')}, got {n}")
-    return Split(*data.load_mnist("test", slice(0, n)))
-
-
 def mnist_validation(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST training images 50 000 … 50 000 + n − 1 as rows of pixels, and their labels: digits the paper's
     50 000-digit training split leaves out."""

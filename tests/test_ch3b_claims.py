@@ -16,8 +16,10 @@ def _net(acc: float, n: int = 400, seed: int = 0, **fields) -> dict:
     return {"correct": correct, "seed": seed, "losses": [0.5], **fields}
 
 
-def _box(msdnet_acc: float, msdcsc_acc: float, cnn_acc: float = 0.95, fits: dict | None = None) -> dict:
-    depth = [_net(0.5, kind=k, depth=d) for k in ("plain", "res") for d in (1, 15)] + [_net(0.5, kind="resnet", depth=15)]
+def _box(msdnet_acc: float, msdcsc_acc: float, cnn_acc: float = 0.95, fits: dict | None = None,
+         plain_loss: float = 0.5) -> dict:
+    depth = [_net(0.5, kind=k, depth=d, losses=[plain_loss if k == "plain" else 0.5]) for k in ("plain", "res") for d in (1, 15)]
+    depth += [_net(0.5, kind="resnet", depth=15)]
     msd = [_net(msdnet_acc, variant="msdnet", n_iter=0), _net(msdcsc_acc - 0.05, variant="msdcsc", n_iter=0),
            _net(msdcsc_acc, variant="msdcsc", n_iter=2)]
     lasso = {"msd_objective": [1.0], "ml_objective": [2.0], "matched_error": [np.full(8, 0.2)], "msd_error": [np.full(8, 0.01)]}
@@ -37,6 +39,13 @@ def test_msd_comparisons_wait_for_a_trained_msdnet():
     assert trained["msd_unfold"].verdict == trained["msd_vs_msdnet"].verdict == "reproduced"
     worse = _box(msdnet_acc=0.90, msdcsc_acc=0.82)
     assert worse["msd_vs_msdnet"].verdict == "not reproduced"
+
+
+def test_the_depth_comparison_waits_for_a_plain_net_that_trains_and_keeps_its_measurement():
+    assert _box(0.85, 0.95)["res_depth"].verdict == "inconclusive"  # equal accuracies: the interval straddles 0
+    stuck = _box(0.85, 0.95, plain_loss=3.0)["res_depth"]  # above 0.9·ln 10: the plain net has not trained
+    assert stuck.verdict == "not testable at this scale" and "learning speed" in stuck.rule
+    assert "pt" in stuck.measured  # the paired difference is still shown
 
 
 def test_unrolled_rows_wait_for_nets_that_fit_their_training_digits():

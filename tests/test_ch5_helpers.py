@@ -1,4 +1,4 @@
-"""Chapter 5's decision helpers: the clean-accuracy bound on the tuned λ and the severity–best-λ rank correlation."""
+"""Chapter 5's decision helpers: the clean-accuracy bound on the tuned λ, and how the best λ follows severity (ranks) and σ (slope)."""
 
 import numpy as np
 
@@ -23,3 +23,15 @@ def test_best_lambda_rank_correlation_sees_a_rising_and_a_falling_optimum():
     assert ch.best_lambda_rank_correlation(correct[:, ::-1], lams, np.arange(3)) == -1.0
     interval = intervals.over_items(lambda idx: ch.best_lambda_rank_correlation(correct, lams, np.arange(3), idx), 10)
     assert interval.low == interval.high == 1.0
+
+
+def test_best_lambda_slope_weighs_how_far_the_optimum_moves_unlike_the_ranks():
+    lams = (0.1, 0.2, 0.3, 0.8)
+    sigma = np.array([0.0, 0.1, 0.2])
+    near, far = np.zeros((3, 4, 10), bool), np.zeros((3, 4, 10), bool)
+    for s, (j_near, j_far) in enumerate(((0, 0), (1, 1), (2, 3))):
+        near[s, j_near], far[s, j_far] = True, True
+    assert ch.best_lambda_slope(near, lams, sigma) == np.polyfit(sigma, [0.1, 0.2, 0.3], 1)[0]  # 1 λ per unit σ
+    assert ch.best_lambda_slope(far, lams, sigma) > 3 * ch.best_lambda_slope(near, lams, sigma)
+    assert ch.best_lambda_rank_correlation(near[None], lams, sigma) == ch.best_lambda_rank_correlation(far[None], lams, sigma)
+    assert ch.best_lambda_slope(near[::-1], lams, sigma) < 0

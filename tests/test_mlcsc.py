@@ -214,6 +214,17 @@ def test_local_error_is_the_largest_stripe_norm_of_the_difference():
     assert mlcsc.local_error(model, 1, true, est).tolist() == pytest.approx(ref, rel=1e-12)
 
 
+def test_the_error_of_a_middle_layer_is_measured_on_the_next_layers_patches():
+    model = _tiny_model()  # n₂ = 3 on 12 positions: layer 1's error patches are 3 wide, layer 2's stripes 2·3 − 1 = 5
+    assert mlcsc.error_window(model, 1) == model.lengths[1] and mlcsc.error_window(model, 2) == 2 * model.lengths[1] - 1
+    true = torch.zeros(1, 24, dtype=torch.float64)
+    est = true.clone()
+    est[0, [2 * 0, 2 * 3, 2 * 6]] = torch.tensor([3.0, 4.0, 12.0], dtype=torch.float64)  # positions 0, 3, 6 of channel 0
+    assert mlcsc.local_error(model, 1, true, est).item() == pytest.approx(12.0)  # no 3-wide patch holds two of them
+    est[0, 2 * 7] = 5.0  # position 7 shares a patch with position 6 (a 5-wide stripe would also take in position 3)
+    assert mlcsc.local_error(model, 1, true, est).item() == pytest.approx(13.0)
+
+
 def _tiny_model() -> mlcsc.Model:
     """A two-layer model on 12 positions, built directly (no filter design): D₁ 12 × 24, D₂ 24 × 36."""
     gen = torch.Generator().manual_seed(5)

@@ -105,6 +105,24 @@ def test_steps_stay_convergent_and_nets_stay_fp32_under_autocast():
     assert torch.allclose(net.readout(reference_codes[2].flatten(1)), reference, atol=1e-6)  # codes() is fp32 inside too
 
 
+def test_exact_lipschitz_is_the_dense_operators_top_eigenvalue_and_catches_a_stale_estimate():
+    torch.manual_seed(7)
+    net = mlista.UnrolledNet((4, 8, 16), 1, init_gain=1.0).double().eval()
+    x = torch.zeros(1, 1, 28, 28, dtype=DT)
+    exact = mlista.exact_lipschitz(net, x)
+    for i, (signal, code) in enumerate(zip([(1, 28, 28)] + net.code_shapes(x)[:-1], net.code_shapes(x))):
+        n = torch.Size(code).numel()
+        D = F.conv_transpose2d(torch.eye(n, dtype=DT).reshape(n, *code), net.W[i].detach(),
+                               stride=mlista.STRIDES[i]).reshape(n, -1).T  # columns are the atoms at every shift
+        assert D.shape[0] == torch.Size(signal).numel()
+        assert exact[i] == pytest.approx(torch.linalg.eigvalsh(D.T @ D).max().item(), rel=1e-10)
+    eta = net.steps(net.code_shapes(x))
+    assert (eta * torch.tensor(exact, dtype=DT) <= 1 + 1e-3).all()  # 200 fresh power steps: at most 0.1 % low
+    net.lipschitz.mul_(0.25)  # a stale estimate four times too small: steps of up to 4/λ_max
+    eta = net.steps(net.code_shapes(x))
+    assert (eta * torch.tensor(exact, dtype=DT)).max() > 2  # what the chapter's convergence control reports
+
+
 def test_inputs_take_the_nets_dtype_and_may_omit_the_channel():
     torch.manual_seed(4)
     net = mlista.UnrolledNet((4, 8, 16), 1).double().eval()

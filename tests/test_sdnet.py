@@ -395,3 +395,15 @@ def test_throughput_times_every_model_in_every_round_and_counts_saved_activation
         assert min(r["train_rounds"] + r["infer_rounds"]) > 0 and r["saved_mb"] > 0 and "peak_mb" not in r  # no GPU peak on CPU
         assert r["params"] == sum(p.numel() for p in models[name].parameters())
     assert out["sdnet"]["saved_mb"] > out["resnet"]["saved_mb"]  # the stem's unrolled steps keep more for backward
+
+
+def test_saved_activations_scale_with_the_batch_and_leave_the_parameters_out():
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 16, bias=False), torch.nn.ReLU(), torch.nn.Linear(16, 4, bias=False))
+    x = torch.randn(8, 8)
+    assert sdnet.saved_bytes(mlp, x) == 2 * sdnet.saved_bytes(mlp, x[:4])  # the second weight (256 B) is not counted
+    for arch in sdnet.ARCHS:
+        net = sdnet.build(arch, 4)
+        images = torch.rand(4, 3, 32, 32)
+        full, half = sdnet.saved_bytes(net, images), sdnet.saved_bytes(net, images[:2])
+        assert abs(full - 2 * half) < 0.01 * full  # BatchNorm's per-channel statistics are the only fixed part

@@ -394,13 +394,3 @@ def test_mnist_splits_of_the_real_files_are_digits_in_the_unit_range():
     images, labels = sensitivity.mnist_validation(4)
     assert torch.equal(images, splits["val"].flat) and torch.equal(labels, splits["val"].labels)
 
-
-def test_mnist_test_is_the_whole_test_set_or_its_first_digits():
-    every = sensitivity.mnist_test()
-    assert len(every.labels) == 10_000 and every.flat.shape == (10_000, 784)
-    first = sensitivity.mnist_splits(10, 10, 300)["test"]
-    assert torch.equal(sensitivity.mnist_test(300).flat, first.flat) and torch.equal(sensitivity.mnist_test(300).labels, first.labels)
-    assert len(sensitivity.mnist_test(1).labels) == 1
-    for n in (0, 10_001):
-        with pytest.raises(ValueError, match="need 1 ≤ n ≤ 10000"):
-            sensitivity.mnist_test(n)

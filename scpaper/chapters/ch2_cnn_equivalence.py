@@ -88,7 +88,7 @@ def twin(model: scnet.SCNet, X: torch.Tensor) -> plt.Figure:
     bx.axvline(0, color="k", lw=0.8)
     bx.set_xlabel("learned λᵢ  (= −bias)")
     bx.set_ylabel("units")
-    bx.set_title(f"(b) free training: {scnet.negative_lambda_share(model):.0%} of units have λᵢ < 0")
+    bx.set_title(f"(b) PyTorch's initialisation, decay on λ: {scnet.negative_lambda_share(model):.0%} have λᵢ < 0")
     bx.legend(fontsize="small")
     fig.tight_layout()
     return plotting.credit(fig, twin, scnet.to_cnn, scnet.trained)
@@ -178,22 +178,25 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
 
 @torch.no_grad()
 def layer_gaps(model: scnet.SCNet, X: torch.Tensor) -> pd.DataFrame:
-    """Per layer of a trained ReLU network: mutual coherence of its filters, and the relative gap between its output
-    and the certified non-negative LASSO code of its own filters on every patch of its actual input (λᵢ < 0 set to 0,
-    where the LASSO has no sparse-coding meaning); the gap is also given per image for intervals."""
+    """Per layer of a trained ReLU network: mutual coherence of its filters, and the relative gap between its own
+    output (its λᵢ, negative ones included) and the certified non-negative LASSO code of its filters on every patch of
+    its actual input (λᵢ < 0 set to 0, where the LASSO has no sparse-coding meaning); the gap is also given per image
+    for intervals, and with λᵢ clamped on both sides, which leaves the filters' coherence as the only difference."""
     model = model.cpu().eval()
     rows, x = [], X.double()
     for j, layer in enumerate(model.layers):
         layer.project()
         W, lam = layer.weight.detach().double(), layer.lam.detach().double()
-        relu = csc.relu_layer(x, W, lam.clamp(min=0), layer.stride)
+        relu = csc.relu_layer(x, W, lam, layer.stride)  # what the network computes
+        clamped = csc.relu_layer(x, W, lam.clamp(min=0), layer.stride)
         codes, result = csc.patch_lasso(x, W, lam.clamp(min=0), layer.stride)
         per_image = ((relu - codes).flatten(1).norm(dim=1) / codes.flatten(1).norm(dim=1).clamp_min(1e-300))
         rows.append({"layer": j + 1, "filters": W.shape[0], "dimension": W[0].numel(), "mu": mutual_coherence(csc.dictionary(W)),
                      "share λ<0": float((lam < 0).double().mean()), "relative gap": float((relu - codes).norm() / codes.norm()),
+                     "gap, λ ≥ 0 both": float((clamped - codes).norm() / codes.norm()),
                      "max |ReLU − LASSO|": float((relu - codes).abs().max()), "certified": result.certified_fraction,
                      "per_image": per_image.numpy()})
-        x = csc.relu_layer(x, W, lam, layer.stride)  # the network's own activations feed the next layer
+        x = relu  # the network's own activations feed the next layer
     return pd.DataFrame(rows).set_index("layer")
 
 

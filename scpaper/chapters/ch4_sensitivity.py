@@ -31,14 +31,14 @@ def _image(ax: plt.Axes, v: torch.Tensor, title: str, symmetric: bool = True) ->
     ax.set_axis_off()
 
 
-def _histograms(ax: plt.Axes, gains: dict[str, torch.Tensor], title: str) -> None:
-    """Overlaid histograms of ‖Δr‖/‖Δx‖ for each kind of perturbation, on a log axis."""
+def _histograms(ax: plt.Axes, gains: dict[str, torch.Tensor], title: str, output: str = "r") -> None:
+    """Overlaid histograms of ‖Δoutput‖/‖Δx‖ for each kind of perturbation, on a log axis."""
     values = torch.cat(list(gains.values())).clamp_min(1e-6).log10()
     bins = np.linspace(float(values.min()), float(values.max()), 40)
     for kind, g in gains.items():
         ax.hist(g.clamp_min(1e-6).log10().numpy(), bins=bins, alpha=0.55, color=COLOURS[kind],
                 label=f"{kind} (median {g.median():.3g})")
-    ax.set_xlabel("log₁₀ ‖Δr‖/‖Δx‖")
+    ax.set_xlabel(f"log₁₀ ‖Δ{output}‖/‖Δx‖")
     ax.set_title(title)
     ax.legend(fontsize=7)
 
@@ -52,7 +52,7 @@ def sensitivity_figure(image: torch.Tensor, directions: dict[str, torch.Tensor],
     for i, kind in enumerate(sensitivity.KINDS):
         _image(fig.add_subplot(grid[0, i + 1]), directions[kind], f"Δx: {kind}")
     _histograms(fig.add_subplot(grid[1, :2]), code_gains, f"sparse code, λ = {lam:g}")
-    _histograms(fig.add_subplot(grid[1, 2:]), hidden_gains, "hidden layer of the trained MLP")
+    _histograms(fig.add_subplot(grid[1, 2:]), hidden_gains, "hidden layer of the trained MLP", output="h")
     fig.tight_layout()
     return plotting.credit(fig, sensitivity.code_gains, sensitivity.hidden_gains, sensitivity_figure)
 
@@ -186,9 +186,13 @@ def fraction(holds: torch.Tensor | np.ndarray) -> Interval:
     return intervals.mean(np.asarray(holds, dtype=np.float64))
 
 
-def weakest(comparisons: dict[str, Interval]) -> tuple[str, Interval]:
-    """The comparison with the lowest lower bound: a claim about every step holds only if it holds there."""
-    return min(comparisons.items(), key=lambda item: item[1].low)
+def weakest(comparisons: dict[str, Interval], side: str = "above") -> tuple[str, Interval]:
+    """The comparison a claim about every one of them must survive: the lowest lower bound ('above'), the highest upper
+    bound ('below') or the end farthest from 0 ('within')."""
+    rules = {"above": lambda iv: -iv.low, "below": lambda iv: iv.high, "within": lambda iv: max(abs(iv.low), abs(iv.high))}
+    if side not in rules:
+        raise ValueError(f"side must be one of {', '.join(rules)}, got {side!r}")
+    return max(comparisons.items(), key=lambda item: rules[side](item[1]))
 
 
 def steps(values: dict[float, torch.Tensor]) -> dict[str, Interval]:
