@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import subprocess
 from dataclasses import asdict
 
 import nbformat
@@ -180,6 +181,22 @@ def test_render_shows_the_notebooks_it_staged(book, tmp_path, monkeypatch):
     assert "seed 1" in (html / "book/executed/99_demo.html").read_text()
     assert (book / "book/executed/99_demo.ipynb").read_bytes() == staged
     assert (book / "_build/html/book/executed/99_demo.html").read_text() == reader
+
+
+def test_a_run_rewriting_committed_results_is_not_dirty_but_a_code_change_is(tmp_path):
+    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                                       check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "results" / "full").mkdir(parents=True)
+    (tmp_path / "results" / "full" / "claims.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "start")
+    head = git("rev-parse", "HEAD")
+    (tmp_path / "results" / "full" / "claims.json").write_text('{"new": 1}')  # what a full run writes
+    assert runner.git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert runner.git_commit(tmp_path) == head + "+dirty"
 
 
 def test_commit_of_a_copy_without_git_comes_from_the_environment(tmp_path, monkeypatch):

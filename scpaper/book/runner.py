@@ -81,11 +81,12 @@ COMMIT_ENV = "SCPAPER_COMMIT"  # the commit of a copied tree that has no git his
 
 
 def git_commit(root: Path) -> str:
-    """The checked-out commit, with '+dirty' when tracked files differ from it; $SCPAPER_COMMIT (else 'unknown')
-    where root is not a git checkout."""
+    """The checked-out commit, with '+dirty' when tracked files other than results/ (the runs' own outputs, which a
+    full run rewrites) differ from it; $SCPAPER_COMMIT (else 'unknown') where root is not a git checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get(COMMIT_ENV, "unknown")
     return head + ("+dirty" if dirty else "")
