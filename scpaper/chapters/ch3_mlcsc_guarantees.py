@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import matplotlib.pyplot as plt
@@ -299,12 +298,14 @@ def _failures(held: pd.Series, ok: pd.Series) -> tuple[int, int]:
     return int((held & ~ok).sum()), int(held.sum())
 
 
-def _theorem(key: str, statement: str, paper: str, held: pd.Series, ok: pd.Series, empty: str) -> claims.Claim:
-    """An identity 'no failures where the condition holds', or not testable when it never holds."""
+def _theorem(key: str, statement: str, paper: str, held: pd.Series, ok: pd.Series, empty: str, note: str = "") -> claims.Claim:
+    """An identity 'no failures where the condition holds', or not testable when it never holds; note is appended to
+    what it measured (e.g. the cases per layer)."""
     failures, cases = _failures(held.astype(bool), ok.astype(bool))
     if cases == 0:
-        return claims.not_testable(key, statement, paper, empty)
-    return claims.identity(key, statement, paper, failures, 0, what="failures", n=cases, detail=f"{cases:,} cases where the condition holds")
+        return claims.not_testable(key, statement, paper, empty, measured=f"—{note}")
+    return claims.identity(key, statement, paper, failures, 0, what="failures", n=cases,
+                           detail=f"{cases:,} cases where the condition holds{note}")
 
 
 def chapter_claims(cfg, single: pd.DataFrame, welch: float, twins: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -339,21 +340,20 @@ def chapter_claims(cfg, single: pd.DataFrame, welch: float, twins: tuple[torch.T
                               f"(fewest in one signal: {int(densest.l0_min)})", bool(densest.l0 > global_bound)))
     thr = layers[layers.method == "thresholding"]
     lbp = layers[layers.method == "layered BP"]
-    thr_claim = _theorem("thr_theorem", "forward pass: where the layered-thresholding condition holds (all layers up to i), the "
-                         "theorem's β finds the support and ‖Γ̂ᵢ − Γᵢ‖2,∞ ≤ εᵢ", "Papyan et al.; Zhang Theorem 7",
-                         thr.thr_condition, thr.theorem_ok, "the condition never held")
-    out.append(dataclasses.replace(thr_claim, measured=f"{thr_claim.measured} (per layer: " + ", ".join(
-        f"{int(g.sum()):,}" for _, g in thr.thr_condition.astype(bool).groupby(thr.layer)) + ")"))
+    out.append(_theorem("thr_theorem", "forward pass: where the layered-thresholding condition holds (all layers up to i), the "
+                        "theorem's β finds the support and ‖Γ̂ᵢ − Γᵢ‖2,∞ ≤ εᵢ", "Papyan et al.; Zhang Theorem 7",
+                        thr.thr_condition, thr.theorem_ok, "the condition never held",
+                        note=" (per layer: " + ", ".join(f"{int(g.sum()):,}" for _, g in
+                                                          thr.thr_condition.astype(bool).groupby(thr.layer)) + ")"))
     noisy = lbp[lbp.noisy]
     vacuous = noisy.bp_condition & (noisy.bound >= noisy.code_max)  # an all-zero estimate meets the bound there
-    lbp_claim = _theorem("lbp_theorem", "layered BP with λ = 4‖e‖2,∞: where ‖Γᵢ‖0,∞ < ⅓(1+1/μᵢ), Ŝᵢ ⊆ Sᵢ and "
-                         "‖Γ̂ᵢ − Γᵢ‖∞ ≤ 7.5‖eᵢ₋₁‖2,∞", "Papyan, Sulam & Elad 2016 (slides)", noisy.bp_condition & ~vacuous,
-                         noisy.theorem_ok, "where the ⅓ condition held with noise, the bound 7.5‖eᵢ₋₁‖2,∞ was never below "
-                         "max|Γᵢ|, so an all-zero estimate meets it: the bound cannot fail there")
-    out.append(dataclasses.replace(lbp_claim, measured=f"{lbp_claim.measured}; {int(vacuous.sum()):,} further cases left "
-                                   "out: bound ≥ max|Γᵢ| (per layer: " + ", ".join(
-                                       f"{int(v.sum()):,} of {int(c.sum()):,}" for (_, v), (_, c) in
-                                       zip(vacuous.groupby(noisy.layer), noisy.bp_condition.groupby(noisy.layer))) + ")"))
+    out.append(_theorem("lbp_theorem", "layered BP with λ = 4‖e‖2,∞: where ‖Γᵢ‖0,∞ < ⅓(1+1/μᵢ), Ŝᵢ ⊆ Sᵢ and "
+                        "‖Γ̂ᵢ − Γᵢ‖∞ ≤ 7.5‖eᵢ₋₁‖2,∞", "Papyan, Sulam & Elad 2016 (slides)", noisy.bp_condition & ~vacuous,
+                        noisy.theorem_ok, "where the ⅓ condition held with noise, the bound 7.5‖eᵢ₋₁‖2,∞ was never below "
+                        "max|Γᵢ|, so an all-zero estimate meets it: the bound cannot fail there",
+                        note=f"; {int(vacuous.sum()):,} further cases left out: bound ≥ max|Γᵢ| (per layer: " + ", ".join(
+                            f"{int(v.sum()):,} of {int(c.sum()):,}" for (_, v), (_, c) in
+                            zip(vacuous.groupby(noisy.layer), noisy.bp_condition.groupby(noisy.layer))) + ")"))
     clean = lbp[lbp.bp_exact.notna()]
     uniq = clean.sort_values(["k", "trial", "layer"]).copy()
     uniq["all_unique"] = uniq.groupby(["k", "trial"]).unique_condition.cummin().astype(bool)

@@ -342,17 +342,20 @@ def pgd_study(resnet: dict, sdnet_spec: dict, n: int, lams: tuple[float, ...], a
     return out
 
 
+def best_lambdas(correct: np.ndarray, lams: tuple[float, ...], idx: np.ndarray | None = None) -> np.ndarray:
+    """The accuracy-maximising λ per set, from per-image correctness (…, λ, images), on the images idx (all if None)."""
+    c = correct if idx is None else correct[..., idx]
+    return np.asarray(lams)[c.mean(-1).argmax(-1)]
+
+
 def best_lambda_slope(correct: np.ndarray, lams: tuple[float, ...], x: np.ndarray, idx: np.ndarray | None = None) -> float:
     """Least-squares slope of the best λ on x (one value per level), from per-image correctness (levels, λ, images)."""
-    c = correct if idx is None else correct[..., idx]
-    best = np.asarray(lams)[c.mean(-1).argmax(-1)]
-    return float(np.polyfit(np.asarray(x, dtype=float), best, 1)[0])
+    return float(np.polyfit(np.asarray(x, dtype=float), best_lambdas(correct, lams, idx), 1)[0])
 
 
 def best_lambda_rank_correlation(correct: np.ndarray, lams: tuple[float, ...], severity: np.ndarray,
                                  idx: np.ndarray | None = None) -> float:
     """Spearman ρ between severity (per kind × level) and the best λ, from per-image correctness (…, levels, λ, images)."""
-    c = correct if idx is None else correct[..., idx]
-    best = np.asarray(lams)[c.mean(-1).argmax(-1)]
+    best = best_lambdas(correct, lams, idx)
     x, y = np.broadcast_to(severity, best.shape).ravel(), best.ravel()
     return 0.0 if np.ptp(y) == 0 else float(stats.spearmanr(x, y).statistic)
