@@ -88,18 +88,17 @@ def evaluate(pool: torch.Tensor, y_pool: torch.Tensor, val: torch.Tensor, y_val:
                         columns=["k", "seed", "classifier", "accuracy", "weight_decay", "correct"])
 
 
-def paired_correct(results: pd.DataFrame, a: str, b: str, classifier: str,
-                   ks: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image 0/1 correctness of representations a and b with one classifier on the same test images,
-    draws of labels and k, pooled over seeds and the given k (every k if None): two aligned vectors."""
-    rows = results[(results.classifier == classifier) & (ks is None or results.k.isin(ks))]
-    pick = {name: rows[rows.representation == name].sort_values(["k", "seed"]) for name in (a, b)}
+def paired_correct(results: pd.DataFrame, a: str, b: str, classifier: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image 0/1 correctness of representations a and b with one classifier and k labels per class on the same
+    test images: two aligned (draws of labels, test images) arrays, for intervals.paired_over_seeds."""
+    rows = results[(results.classifier == classifier) & (results.k == k)]
+    pick = {name: rows[rows.representation == name].sort_values("seed") for name in (a, b)}
     for name, r in pick.items():
         if r.empty:
-            raise ValueError(f"no results for representation {name!r} with {classifier!r}")
-    if list(zip(pick[a].k, pick[a].seed)) != list(zip(pick[b].k, pick[b].seed)):
-        raise ValueError(f"{a!r} and {b!r} were not evaluated on the same labels per class and seeds")
-    return tuple(np.concatenate(list(pick[name].correct)).astype(np.float64) for name in (a, b))
+            raise ValueError(f"no results for representation {name!r} with {classifier!r} at k={k}")
+    if list(pick[a].seed) != list(pick[b].seed):
+        raise ValueError(f"{a!r} and {b!r} were not evaluated on the same draws of labels")
+    return tuple(np.stack(list(pick[name].correct)).astype(np.float64) for name in (a, b))
 
 
 def mean_accuracy(results: pd.DataFrame) -> pd.DataFrame:

@@ -67,3 +67,11 @@ def test_a_trained_unrolled_net_reports_its_fit_and_convergent_steps_without_war
         row = ch.train_unrolled(cfg, (4, 8, 16), 2, "ista", torch.device("cpu"), 0)
     assert row["correct"].shape == (40,) and 0.0 <= row["train_acc"] <= 1.0
     assert isinstance(row["step_ratio"], float) and 0.0 < row["step_ratio"] < 2.0
+
+
+def test_by_seed_stacks_the_matching_nets_in_seed_order():
+    rows = [_net(0.25, seed=1, kind="res"), _net(0.75, seed=0, kind="res"), _net(0.5, seed=0, kind="plain")]
+    got = ch.by_seed(rows, kind="res")
+    assert got.shape == (2, 400) and got.mean(1).tolist() == [0.75, 0.25]
+    with pytest.raises(ValueError, match="no trained net matches"):
+        ch.by_seed(rows, kind="resnet")

@@ -62,13 +62,15 @@ def test_evaluate_keeps_per_image_correctness_and_pairs_representations():
     g = torch.Generator().manual_seed(2)
     y = torch.arange(60) % 3
     X = torch.randn(60, 5, generator=g) + 3 * torch.nn.functional.one_hot(y, 5).float()
-    out = {name: classifiers.evaluate(F[:30], y[:30], F[30:40], y[30:40], F[40:], y[40:], (1, 2), 1, (1e-2,))
+    out = {name: classifiers.evaluate(F[:30], y[:30], F[30:40], y[30:40], F[40:], y[40:], (1, 2), 2, (1e-2,))
            .assign(representation=name) for name, F in (("a", X), ("b", -X))}
     results = pd.concat(out.values(), ignore_index=True)
     assert all(len(c) == 20 and c.mean() == acc for c, acc in zip(results.correct, results.accuracy))
-    a, b = classifiers.paired_correct(results, "a", "b", "logistic")
-    assert a.shape == b.shape == (2 * 20,)
-    a1, _ = classifiers.paired_correct(results, "a", "b", "1-NN cosine", (2,))
-    assert a1.shape == (20,)
+    a, b = classifiers.paired_correct(results, "a", "b", "logistic", 2)
+    assert a.shape == b.shape == (2, 20)  # one row per draw of labels, in seed order
+    rows = results[(results.representation == "a") & (results.classifier == "logistic") & (results.k == 2)]
+    assert all(np.array_equal(a[s], rows[rows.seed == s].correct.iloc[0]) for s in (0, 1))
     with pytest.raises(ValueError, match="no results"):
-        classifiers.paired_correct(results, "a", "c", "logistic")
+        classifiers.paired_correct(results, "a", "c", "logistic", 2)
+    with pytest.raises(ValueError, match="no results"):
+        classifiers.paired_correct(results, "a", "b", "logistic", 3)

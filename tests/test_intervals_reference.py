@@ -187,3 +187,44 @@ def test_vectorized_statistics_give_the_one_by_one_interval_exactly():
     x = rng.normal(size=1000)
     single = intervals.mean(x)
     assert (single.low, single.high) == intervals._bootstrap((x,), np.mean, False, "percentile")
+
+
+def _pigeonhole_sd(d: np.ndarray) -> float:
+    """Owen (2007): the pigeonhole bootstrap's variance of a crossed mean is var(row means)/R + var(column means)/C
+    + mean(interaction²)/(RC), population variances; its square root."""
+    rows, cols, grand = d.mean(1, keepdims=True), d.mean(0, keepdims=True), d.mean()
+    inter = d - rows - cols + grand
+    return math.sqrt(rows.var() / d.shape[0] + cols.var() / d.shape[1] + (inter ** 2).mean() / d.size)
+
+
+@pytest.mark.parametrize("seed_spread", [0.0, 0.02, 0.1])
+def test_paired_over_seeds_has_owens_pigeonhole_variance(seed_spread):
+    """Seeds × test images of 0/1 correctness with a per-seed shift: the interval's half-width is 1.96 standard
+    deviations of Owen's closed form, so it widens with the spread between seeds."""
+    rng = np.random.default_rng(5)
+    seeds, items = 5, 4000
+    shift = seed_spread * rng.standard_normal((seeds, 1))
+    a = (rng.random((seeds, items)) < 0.9 + shift).astype(np.float64)
+    b = (rng.random((seeds, items)) < 0.88).astype(np.float64)
+    got = intervals.paired_over_seeds(a, b)
+    d = a - b
+    assert (got.estimate, got.n, got.method) == (pytest.approx(d.mean()), seeds * items,
+                                                  "paired bootstrap over seeds × items")
+    half = stats.norm.ppf(0.975) * _pigeonhole_sd(d)
+    assert (got.high - got.low) / 2 == pytest.approx(half, rel=0.12)
+    pooled = intervals.paired_difference(a.ravel(), b.ravel())  # the interval that ignores the seeds
+    assert got.high - got.low >= 0.9 * (pooled.high - pooled.low)
+    if seed_spread >= 0.1:
+        assert got.high - got.low > 2 * (pooled.high - pooled.low)
+
+
+def test_paired_over_seeds_with_one_seed_is_the_paired_bootstrap_and_refuses_bad_shapes():
+    rng = np.random.default_rng(6)
+    a, b = rng.random((1, 50)), rng.random((1, 50))
+    assert intervals.paired_over_seeds(a, b) == intervals.paired_difference(a[0], b[0])
+    same = intervals.paired_over_seeds(np.ones((3, 4)), np.zeros((3, 4)))
+    assert (same.estimate, same.low, same.high) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"^need two equal \(seeds, items\) arrays, got shapes \(3,\) and \(3,\)$"):
+        intervals.paired_over_seeds(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        intervals.paired_over_seeds([[1.0, math.nan]], [[0.0, 0.0]])

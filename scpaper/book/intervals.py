@@ -1,4 +1,5 @@
-"""95 % intervals behind the empirical verdicts: paired bootstrap, proportions, means over seeds, rank correlations.
+"""95 % intervals behind the empirical verdicts: paired bootstrap (over items, or over seeds × items), proportions,
+means over seeds, rank correlations.
 
 Every estimator returns an Interval (estimate, low, high, n, method) and is deterministic: resampling uses
 a fixed seed, so one run gives the same interval every time.
@@ -89,6 +90,33 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     low, high = _bootstrap((x, y), lambda u, v, axis=-1: np.mean(u - v, axis=axis), paired=True, method="percentile",
                            vectorized=True)
     return Interval(float(np.mean(x - y)), low, high, x.size, "paired bootstrap")
+
+
+def paired_over_seeds(a: Sequence[Sequence[float]] | np.ndarray, b: Sequence[Sequence[float]] | np.ndarray) -> Interval:
+    """mean(a − b) for two methods scored on the same items under each of several seeds (rows: seeds, columns:
+    items), by a bootstrap that resamples seeds and items independently (Owen's pigeonhole bootstrap), so the
+    interval carries the spread between seeds as well as between items; one seed is paired_difference."""
+    x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    if x.ndim != 2 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"need two equal (seeds, items) arrays, got shapes {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("a or b holds NaN or inf values")
+    if x.shape[0] == 1:
+        return paired_difference(x[0], y[0])
+    d = x - y
+    n_seeds, n_items = d.shape
+    method = "paired bootstrap over seeds × items"
+    if np.ptp(d) == 0:
+        return Interval(float(d.mean()), float(d.mean()), float(d.mean()), d.size, method)
+    rng = np.random.default_rng(SEED)
+    resampled = []
+    for start in range(0, RESAMPLES, BATCH):
+        size = min(BATCH, RESAMPLES - start)
+        seeds = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=size)  # how often each seed is drawn
+        items = rng.multinomial(n_items, np.full(n_items, 1 / n_items), size=size)
+        resampled.append(np.einsum("rs,si,ri->r", seeds, d, items) / d.size)
+    low, high = np.quantile(np.concatenate(resampled), [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return Interval(float(d.mean()), float(low), float(high), d.size, method)
 
 
 def proportion(successes: int, n: int) -> Interval:

@@ -296,7 +296,7 @@ def run(names: list[str], scale: str, device: str = "auto", seed: int = 0, refre
         record = execute(chapter, scale, device, seed, out_dir, overrides, dry_run, tag)
         provenance[chapter.stem] = record
         out_dir.mkdir(parents=True, exist_ok=True)
-        provenance_path.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+        provenance_path.write_text(json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         if stage_book and not dry_run:
             stage(out_dir / f"{chapter.stem}.ipynb")
             write_overview()

@@ -131,7 +131,7 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
     accuracy on clean digits, under zero-mean unclipped Gaussian noise and under L∞ PGD (pgd_steps steps of radius
     pgd_eps on the first pgd_images test digits; the free CNN and the λ ≥ λ_min variants only), confidence on
     blank and pure-noise images, per-layer activity, λᵢ < 0 counts at initialisation and after training),
-    per-image 0/1 correctness concatenated over seeds (keys 'name|σ' and 'name|pgd'), per-image confidences on
+    per-image 0/1 correctness as (seeds, images) arrays (keys 'name|σ' and 'name|pgd'), per-image confidences on
     pure-noise images (key 'name|fool'), and the first seed's models."""
     data = scnet.mnist_split(n_train, n_val, n_test, seeds[0])
     Xt, yt = data["test"]
@@ -173,7 +173,7 @@ def sparse_prior_study(arch: dict, lam_mins: tuple[float, ...], lasso_steps: int
         {**{c: "mean" for c in pd.DataFrame(rows).columns if c not in ("model", "seed", "train acc", "λ<0 at init", "λ<0 trained", "units")},
          "train acc": "min", "λ<0 at init": "sum", "λ<0 trained": "sum", "units": "sum", "seed": "count"}
     ).rename(columns={"seed": "seeds", "train acc": "train acc (worst seed)"})
-    return table, {k: np.concatenate(v) for k, v in per_image.items()}, models
+    return table, {k: np.stack(v) for k, v in per_image.items()}, models
 
 
 @torch.no_grad()

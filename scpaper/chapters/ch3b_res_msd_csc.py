@@ -56,12 +56,12 @@ def _per_seed(rows: list[dict], **match) -> list[dict]:
     return sorted((r for r in rows if all(r[k] == v for k, v in match.items())), key=lambda r: r["seed"])
 
 
-def pooled(rows: list[dict], key: str = "correct", **match) -> np.ndarray:
-    """Per-item values of the matching rows, concatenated over seeds (seed order), for paired comparisons."""
+def by_seed(rows: list[dict], key: str = "correct", **match) -> np.ndarray:
+    """Per-item values of the matching rows as a (seeds, items) array in seed order, for paired comparisons."""
     found = _per_seed(rows, **match)
     if not found:
         raise ValueError(f"no trained net matches {match}")
-    return np.concatenate([np.asarray(r[key], dtype=np.float64) for r in found])
+    return np.stack([np.asarray(r[key], dtype=np.float64) for r in found])
 
 
 def worst_fit(rows: list[dict], **match) -> float:
@@ -329,11 +329,11 @@ def layer_lasso_comparison(state: dict, cfg: Preset, images: torch.Tensor, seed:
 
 def _accuracy_gain(key: str, statement: str, paper: str, rows: list[dict], a: dict, b: dict, names: tuple[str, str],
                    side: str = "above", margin: float = GAIN_MARGIN) -> Claim:
-    """An empirical claim on acc(a) − acc(b) in points, paired on the same test images and pooled over seeds."""
-    x, y = pooled(rows, **a), pooled(rows, **b)
+    """An empirical claim on acc(a) − acc(b) in points, paired on the same test images and seeds."""
+    x, y = by_seed(rows, **a), by_seed(rows, **b)
     seeds = len(_per_seed(rows, **a))
     detail = f"{names[0]} {100 * x.mean():.2f}% vs {names[1]} {100 * y.mean():.2f}%, {seeds} seed(s)"
-    return claims.empirical(key, statement, paper, intervals.paired_difference(x, y).scaled(100), margin, side,
+    return claims.empirical(key, statement, paper, intervals.paired_over_seeds(x, y).scaled(100), margin, side,
                             what="Δ accuracy", unit=" pt", fmt=".2f", detail=detail)
 
 
@@ -353,7 +353,7 @@ def claims_box(depth: list[dict], msd: list[dict], lasso: dict[str, list], rows:
     cnn = {"mode": "cnn", "T": 0, "width_scale": 1.0}
     fits = {mode: worst_fit(rows, **sel) for mode, sel in
             [("cnn", cnn)] + [(m, {"mode": m, "T": T_max, "width_scale": 1.0}) for m in mlista.MODES]}
-    msdnet_acc = float(pooled(msd, variant="msdnet", n_iter=0).mean())
+    msdnet_acc = float(by_seed(msd, variant="msdnet", n_iter=0).mean())
     if res_trains:
         same_as_resnet = _accuracy_gain(
             "res_resnet", f"Res-CSC performs like a ResNet block of the same parameters (depth {shortcut})",
