@@ -1,5 +1,6 @@
 """The on-disk cache: keys, refresh, and no corrupt entry after a kill mid-write."""
 
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,19 @@ def test_second_call_reads_the_cache_and_keys_differ():
     assert len(CALLS) == 3
     entries = list((runtime.paths().cache).rglob("*.pt"))
     assert len(entries) == 3
+
+
+def test_ledger_counts_loaded_and_computed_calls_with_the_stored_seconds():
+    before = cache.ledger()
+    x = torch.arange(7.0)
+    _square(x, power=5)
+    _square(x, power=5)
+    after = cache.ledger()
+    assert after["computed"] - before["computed"] == 1 and after["loaded"] - before["loaded"] == 1
+    key = cache.key_of(_square, (x,), {"power": 5}, ("mnist/t10k-labels-idx1-ubyte.gz",))
+    entry = runtime.paths().cache / f"{_square.__module__}.{_square.__qualname__}" / f"{key}.pt"
+    stored = json.loads(torch.load(entry, weights_only=False)["meta"])["seconds"]
+    assert after["loaded_seconds"] - before["loaded_seconds"] == pytest.approx(stored)
 
 
 def test_refresh_recomputes(monkeypatch):

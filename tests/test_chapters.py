@@ -103,11 +103,32 @@ def test_override_reaches_the_chapter_and_the_provenance(book, tmp_path):
     assert runner.preset_name(chapter) == "sensitivity" and runner.claims_name(chapter) == "variant"
     record = runner.execute(chapter, "default", "cpu", 0, tmp_path / "out", {"lams": [0.1, 0.3], "dict_steps": 200}, tag="myvariant")
     assert record["overrides"] == {"lams": [0.1, 0.3], "dict_steps": 200} and record["tag"] == "myvariant"
+    assert set(record["cache"]) == {"loaded", "loaded_seconds", "computed"}
     nb = nbformat.read(tmp_path / "out" / "97_variant.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "lams=[0.1, 0.3] dict_steps=200" in printed
     banner = next(c.source for c in nb.cells if "banner" in c.metadata.get("tags", []))
     assert "`lams=[0.1, 0.3]`, `dict_steps=200`" in banner and "Variant run `myvariant`" in banner
+    (tmp_path / "out" / "provenance.json").write_text(json.dumps({record["chapter"]: record}))
+    assert cli.main(["note", str(tmp_path / "out" / "97_variant.ipynb"), "Split across  two calls."]) == 0
+    nb = nbformat.read(tmp_path / "out" / "97_variant.ipynb", as_version=4)
+    banner = next(c.source for c in nb.cells if "banner" in c.metadata.get("tags", []))
+    assert banner.count("Variant run `myvariant`") == 1 and banner.endswith("Split across two calls.\n```")
+    assert nb.metadata["scpaper"]["note"] == "Split across two calls."
+    assert json.loads((tmp_path / "out" / "provenance.json").read_text())[record["chapter"]]["note"] == "Split across two calls."
+    assert cli.main(["note", str(tmp_path / "out" / "97_variant.ipynb"), " "]) == 1
+
+
+def test_banner_says_when_cached_steps_came_from_an_earlier_run_and_carries_a_note():
+    record = {"parameters": {"scale": "full", "seed": 0}, "commit": "0123456789abcdef", "device": "NVIDIA H200",
+              "wall_time_s": 117.6, "finished": "2026-11-30T23:34:41+00:00"}
+    plain = runner.banner_text(record)
+    assert "cached steps" not in plain
+    assert runner.banner_text({**record, "cache": {"loaded": 0, "loaded_seconds": 0.0, "computed": 30}}) == plain
+    cached = runner.banner_text({**record, "cache": {"loaded": 28, "loaded_seconds": 412.4, "computed": 2}})
+    assert cached.startswith(plain) and "28 of its 30 cached steps were loaded" in cached and "412 s to compute" in cached
+    noted = runner.banner_text({**record, "note": "Split across three calls."})
+    assert noted == f"{plain} Split across three calls."
 
 
 def test_bad_overrides_are_one_line_errors_naming_the_keys(capsys):

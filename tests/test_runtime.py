@@ -108,3 +108,4 @@ def test_environment_names_threads_blas_and_versions():
     assert env["torch_threads"] == runtime.threads() == torch.get_num_threads()
     assert any(pool["api"] in ("openblas", "mkl", "blis") for pool in env["blas"])
     assert {"numpy", "scipy", "torch", "sklearn", "jupyter-book", "myst-nb", "papermill"} <= set(env["versions"])
+    assert set(env["cache"]) == {"loaded", "loaded_seconds", "computed"}

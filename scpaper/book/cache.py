@@ -18,6 +18,7 @@ from scpaper.book import runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SOURCE_DIGEST: str | None = None
+_LEDGER = {"loaded": 0, "loaded_seconds": 0.0, "computed": 0}  # this process's cached calls (see ledger())
 
 
 def source_digest() -> str:
@@ -115,6 +116,13 @@ def atomic_save(obj: Any, path: Path) -> None:
         raise
 
 
+def ledger() -> dict[str, float]:
+    """This process's cached calls so far: how many were loaded from disk (and the seconds their computation took
+    when it was stored) and how many were computed; a run's provenance records it, so a page says when its
+    numbers came partly from an earlier run of the same code."""
+    return dict(_LEDGER)
+
+
 def cached(data: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Decorate an expensive function so its result is stored on disk under a content key.
 
@@ -131,13 +139,19 @@ def cached(data: tuple[str, ...] = ()) -> Callable[[F], F]:
                 _sweep(folder)
             if path.is_file() and not refreshing():
                 try:
-                    return torch.load(path, weights_only=False)["value"]
+                    entry = torch.load(path, weights_only=False)
+                    value, seconds = entry["value"], float(json.loads(entry["meta"])["seconds"])
                 except Exception:  # an unreadable entry is recomputed, never trusted
                     path.unlink(missing_ok=True)
+                else:
+                    _LEDGER["loaded"] += 1
+                    _LEDGER["loaded_seconds"] += seconds
+                    return value
             start = time.perf_counter()
             value = fn(*args, **kwargs)
             meta = {"function": f"{fn.__module__}.{fn.__qualname__}", "seconds": time.perf_counter() - start}
             atomic_save({"meta": json.dumps(meta), "value": value}, path)
+            _LEDGER["computed"] += 1
             return value
 
         return wrapper  # type: ignore[return-value]

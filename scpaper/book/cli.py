@@ -1,4 +1,4 @@
-"""Command line: `python -m scpaper run|render|claims|compare|notebooks|download ...`."""
+"""Command line: `python -m scpaper run|render|claims|compare|note|notebooks|download ...`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", help="a results folder: a scale, a tag, or a path")
     compare.add_argument("run_b")
     compare.add_argument("--chapter", default=None, help="only this chapter (number or name prefix)")
+    note = sub.add_parser("note", help="add a sentence to an executed notebook's banner and provenance record")
+    note.add_argument("notebook", type=Path, help="an executed notebook, e.g. results/full/04_sensitivity.ipynb")
+    note.add_argument("text", help="the sentence, e.g. how the run was split across calls")
     notebooks = sub.add_parser("notebooks", help="print the executed notebook of every chapter in _toc.yml at a scale")
     notebooks.add_argument("--scale", default="smoke")
     down = sub.add_parser("download", help="fetch the full data sets and check their sha256")
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             print(runs.show(args.tag or args.scale or "default", args.chapter))
         elif args.command == "compare":
             print(runs.compare(args.run_a, args.run_b, args.chapter))
+        elif args.command == "note":
+            record = runner.add_note(args.notebook, args.text)
+            print(f"{record['chapter']}: {runner.banner_text(record)}")
         else:
             from scpaper.data.download import GROUPS, download
 

@@ -209,7 +209,8 @@ def execute(chapter: Chapter, scale: str, device: str, seed: int, out_dir: Path,
               "torch": environment["versions"]["torch"], "python": environment["python"], "wall_time_s": wall,
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run": out_dir.name,
               "tag": tag, "overrides": overrides, "dry_run": dry_run, "data_note": data_note,
-              "threads": environment["torch_threads"], "blas": environment["blas"], "versions": environment["versions"]}
+              "threads": environment["torch_threads"], "blas": environment["blas"], "versions": environment["versions"],
+              "cache": environment["cache"]}
     claims_file = out_dir / f"{claims_name(chapter)}_claims.json"
     if claims_file.is_file() and claims_file.stat().st_mtime >= time.time() - wall - 1:
         written = json.loads(claims_file.read_text())
@@ -225,7 +226,9 @@ def _overrides_text(overrides: dict[str, Any]) -> str:
 
 
 def banner_text(record: dict) -> str:
-    """The line that opens a page: the scale, seed, commit, device, wall time and overrides of its numbers."""
+    """The line that opens a page: the scale, seed, commit, device, wall time and overrides of its numbers, the cached
+    steps it loaded from an earlier run, and the record's `note` (a sentence added by hand, e.g. how a run was split
+    across calls)."""
     p = record["parameters"]
     dirty = " (with uncommitted changes)" if record["commit"].endswith("+dirty") else ""
     text = (f"Scale `{p['scale']}`, seed {p['seed']}, commit `{record['commit'][:12]}`{dirty}, "
@@ -238,7 +241,30 @@ def banner_text(record: dict) -> str:
         text += " **Dry run** of the full scale's shapes with iteration counts cut to one or two: the numbers mean nothing."
     if record.get("data_note"):
         text += f" {record['data_note'][0].upper()}{record['data_note'][1:]}."
+    text += cache_text(record)
+    if record.get("note"):
+        text += f" {record['note']}"
     return text
+
+
+def cache_text(record: dict) -> str:
+    """A sentence when some of a run's cached steps were loaded from an earlier run of the same code, else ''."""
+    ledger = record.get("cache") or {}
+    loaded, computed = ledger.get("loaded", 0), ledger.get("computed", 0)
+    if not loaded:
+        return ""
+    return (f" {loaded} of its {loaded + computed} cached steps were loaded from an earlier run of the same code "
+            f"(they took {ledger.get('loaded_seconds', 0.0):.0f} s to compute), so the wall time leaves them out.")
+
+
+def banner_cell(record: dict) -> str:
+    """The Markdown of a page's banner: banner_text in a note admonition."""
+    return f"```{{admonition}} The numbers on this page\n:class: note\n{banner_text(record)}\n```"
+
+
+def write_provenance(path: Path, provenance: dict) -> None:
+    """Write provenance.json: records by chapter, keys sorted, characters as they are."""
+    path.write_text(json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def provenance_text(record: dict) -> str:
@@ -261,8 +287,7 @@ def _annotate(nb: Any, record: dict) -> None:
     """Open the notebook with a banner after its title, close it with a provenance note, and keep the record in its metadata."""
     import nbformat
 
-    banner = nbformat.v4.new_markdown_cell(f"```{{admonition}} The numbers on this page\n:class: note\n{banner_text(record)}\n```",
-                                           metadata={"tags": ["banner"]})
+    banner = nbformat.v4.new_markdown_cell(banner_cell(record), metadata={"tags": ["banner"]})
     titled = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), None)
     if titled is None:
         nb.cells.insert(0, banner)
@@ -274,6 +299,31 @@ def _annotate(nb: Any, record: dict) -> None:
     note = f"```{{admonition}} Provenance\n:class: note\n{provenance_text(record)}\n```"
     nb.cells.append(nbformat.v4.new_markdown_cell(note, metadata={"tags": ["provenance"]}))
     nb.metadata["scpaper"] = record
+
+
+def add_note(notebook: Path, note: str) -> dict:
+    """Add a sentence to an executed notebook's record, rewrite its banner, and update provenance.json beside it;
+    return the record. For what the run itself cannot know, e.g. how it was split across calls."""
+    import nbformat
+
+    note = " ".join(note.split())
+    if not note:
+        raise ValueError("the note is empty")
+    nb = nbformat.read(notebook, as_version=4)
+    record = nb.metadata.get("scpaper")
+    banner = next((c for c in nb.cells if "banner" in c.metadata.get("tags", [])), None)
+    if record is None or banner is None:
+        raise ValueError(f"{notebook} has no provenance record and banner: not a notebook written by `scpaper run`")
+    record["note"] = note
+    banner.source = banner_cell(record)
+    nbformat.write(nb, notebook)
+    provenance_path = notebook.parent / "provenance.json"
+    if provenance_path.is_file():
+        provenance = json.loads(provenance_path.read_text())
+        if record["chapter"] in provenance:
+            provenance[record["chapter"]]["note"] = note
+            write_provenance(provenance_path, provenance)
+    return record
 
 
 def run(names: list[str], scale: str, device: str = "auto", seed: int = 0, refresh: bool = False,
@@ -296,7 +346,7 @@ def run(names: list[str], scale: str, device: str = "auto", seed: int = 0, refre
         record = execute(chapter, scale, device, seed, out_dir, overrides, dry_run, tag)
         provenance[chapter.stem] = record
         out_dir.mkdir(parents=True, exist_ok=True)
-        provenance_path.write_text(json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        write_provenance(provenance_path, provenance)
         if stage_book and not dry_run:
             stage(out_dir / f"{chapter.stem}.ipynb")
             write_overview()

@@ -218,7 +218,8 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def environment() -> dict[str, Any]:
-    """What the numbers of a run depend on besides code and data: threads, BLAS libraries and library versions."""
+    """What the numbers of a run depend on besides code and data: threads, BLAS libraries, library versions, and
+    how many cached steps were loaded rather than computed."""
     from importlib import import_module
     from importlib.metadata import PackageNotFoundError, version
 
@@ -232,8 +233,10 @@ def environment() -> dict[str, Any]:
             versions[dist] = "not installed"
     pools = [{"api": p["internal_api"], "version": p.get("version"), "threads": p["num_threads"],
               "library": Path(p["filepath"]).name} for p in threadpool_info()]
+    from scpaper.book import cache
+
     return {"python": platform.python_version(), "executable": sys.executable, "torch_threads": torch.get_num_threads(),
-            "threads_asked": threads(), "blas": pools, "versions": versions}
+            "threads_asked": threads(), "blas": pools, "versions": versions, "cache": cache.ledger()}
 
 
 @dataclass(frozen=True)
