@@ -19,6 +19,7 @@ from scpaper.book import runtime
 F = TypeVar("F", bound=Callable[..., Any])
 _SOURCE_DIGEST: str | None = None
 _LEDGER = {"loaded": 0, "loaded_seconds": 0.0, "computed": 0}  # this process's cached calls (see ledger())
+_WRITTEN: set[Path] = set()  # entries this process stored: reading one back is not a load from an earlier run
 
 
 def source_digest() -> str:
@@ -117,9 +118,9 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 
 def ledger() -> dict[str, float]:
-    """This process's cached calls so far: how many were loaded from disk (and the seconds their computation took
-    when it was stored) and how many were computed; a run's provenance records it, so a page says when its
-    numbers came partly from an earlier run of the same code."""
+    """This process's cached calls so far: how many were loaded from entries an earlier process stored (and the
+    seconds their computation took then) and how many were computed; a run's provenance records it, so a page
+    says when its numbers came partly from an earlier run of the same code."""
     return dict(_LEDGER)
 
 
@@ -144,13 +145,15 @@ def cached(data: tuple[str, ...] = ()) -> Callable[[F], F]:
                 except Exception:  # an unreadable entry is recomputed, never trusted
                     path.unlink(missing_ok=True)
                 else:
-                    _LEDGER["loaded"] += 1
-                    _LEDGER["loaded_seconds"] += seconds
+                    if path not in _WRITTEN:
+                        _LEDGER["loaded"] += 1
+                        _LEDGER["loaded_seconds"] += seconds
                     return value
             start = time.perf_counter()
             value = fn(*args, **kwargs)
             meta = {"function": f"{fn.__module__}.{fn.__qualname__}", "seconds": time.perf_counter() - start}
             atomic_save({"meta": json.dumps(meta), "value": value}, path)
+            _WRITTEN.add(path)
             _LEDGER["computed"] += 1
             return value
 
