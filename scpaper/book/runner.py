@@ -253,8 +253,8 @@ def cache_text(record: dict) -> str:
     loaded, computed = ledger.get("loaded", 0), ledger.get("computed", 0)
     if not loaded:
         return ""
-    return (f" {loaded} of its {loaded + computed} cached steps were loaded from an earlier run of the same code "
-            f"(they took {ledger.get('loaded_seconds', 0.0):.0f} s to compute), so the wall time leaves them out.")
+    return (f" Cached steps loaded from an earlier run of the same code: {loaded} of {loaded + computed}; the wall time "
+            f"leaves out the {ledger.get('loaded_seconds', 0.0):.0f} s they took to compute.")
 
 
 def banner_cell(record: dict) -> str:
