@@ -120,8 +120,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: f
 
     Random start in the ball, `steps` signed (L∞) or normalised (L2) gradient steps of step_size (default
     2.5·eps/steps, Madry et al.), projection onto the ball and onto [0, 1]. Over restarts, each image keeps
-    the first perturbation that fools the model, else the one of highest loss. random_start=False starts
-    at x itself (every restart then repeats the same deterministic ascent).
+    the first perturbation that fools the model, else the one of highest loss; a restart therefore attacks
+    only the images no earlier restart fooled (their random starts are drawn as for the whole batch, so the
+    result is the same as attacking every image every time). random_start=False starts at x itself (every
+    restart then repeats the same deterministic ascent).
     """
     if norm not in ("linf", "l2"):
         raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
@@ -133,18 +135,18 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: f
     gen = torch.Generator(device).manual_seed(seed)
     use_amp = device.type == "cuda"
 
-    def loss_of(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_of(z: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = model(z)
-        return F.cross_entropy(logits.float(), y, reduction="none"), logits.argmax(1) != y
+        return F.cross_entropy(logits.float(), t, reduction="none"), logits.argmax(1) != t
 
-    def project(delta: torch.Tensor) -> torch.Tensor:
+    def project(x0: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         if norm == "linf":
             delta = delta.clamp(-eps, eps)
         else:
             n = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
             delta = delta * (eps / n).clamp(max=1)
-        return (x + delta).clamp(0, 1) - x
+        return (x0 + delta).clamp(0, 1) - x0
 
     best, best_loss, fooled = x.clone(), torch.full((len(x),), -float("inf"), device=device), torch.zeros(len(x), dtype=torch.bool, device=device)
     for _ in range(restarts):
@@ -156,20 +158,24 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: f
             d = torch.randn(x.shape, generator=gen, device=device)
             r = torch.rand(len(x), 1, 1, 1, generator=gen, device=device) * eps
             delta = d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * r
-        delta = project(delta)
+        active = (~fooled).nonzero().squeeze(1)
+        if len(active) == 0:
+            break
+        xa, ya = x[active], y[active]
+        delta = project(xa, delta[active])
         for _ in range(steps):
             delta.requires_grad_(True)
-            loss, _ = loss_of(x + delta)
+            loss, _ = loss_of(xa + delta, ya)
             (grad,) = torch.autograd.grad(loss.sum(), delta)
             with torch.no_grad():
                 if norm == "linf":
                     delta = delta + step_size * grad.sign()
                 else:
                     delta = delta + step_size * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-                delta = project(delta)
+                delta = project(xa, delta)
         with torch.no_grad():
-            loss, wrong = loss_of(x + delta)
-            take = ~fooled & (wrong | (loss > best_loss))
-            best[take], best_loss[take] = (x + delta)[take], loss[take]
-            fooled |= wrong
+            loss, wrong = loss_of(xa + delta, ya)
+            take = wrong | (loss > best_loss[active])
+            best[active[take]], best_loss[active[take]] = (xa + delta)[take], loss[take]
+            fooled[active[wrong]] = True
     return best.detach()

@@ -283,3 +283,35 @@ def test_pgd_on_a_cpu_attacks_a_float32_model_like_its_float64_copy():
     double = robustness.pgd(model.double(), x.double(), y, norm="linf", eps=8 / 255, steps=5, random_start=False)
     same = (single.double() - double).flatten(1).abs().max(1).values < 1e-5
     assert same.float().mean() >= 0.9  # no reduced precision: only gradient components at ~0 may take another sign
+
+
+def _pgd_every_image_every_restart(model, x, y, *, eps, steps, restarts, seed):
+    """L∞ PGD as first written: each restart attacks the whole batch (the reference for the restart skipping)."""
+    gen, step = torch.Generator().manual_seed(seed), 2.5 * eps / steps
+    best, best_loss, fooled = x.clone(), torch.full((len(x),), -float("inf")), torch.zeros(len(x), dtype=torch.bool)
+    for _ in range(restarts):
+        delta = ((x + (torch.rand(x.shape, generator=gen) * 2 - 1) * eps).clamp(0, 1) - x)
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            (grad,) = torch.autograd.grad(nn.functional.cross_entropy(model(x + delta), y, reduction="sum"), delta)
+            delta = ((x + (delta + step * grad.sign()).clamp(-eps, eps)).clamp(0, 1) - x).detach()
+        with torch.no_grad():
+            logits = model(x + delta)
+            loss, wrong = nn.functional.cross_entropy(logits, y, reduction="none"), logits.argmax(1) != y
+            take = ~fooled & (wrong | (loss > best_loss))
+            best[take], best_loss[take] = (x + delta)[take], loss[take]
+            fooled |= wrong
+    return best
+
+
+def test_pgd_restarts_attack_only_unfooled_images_and_give_what_attacking_all_gives():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.Tanh(), nn.Linear(32, 10)).eval()
+    x, y = torch.rand(96, 3, 8, 8), torch.randint(0, 10, (96,))
+    calls: list[int] = []
+    model.register_forward_hook(lambda _m, args, _out: calls.append(len(args[0])))
+    ours = robustness.pgd(model, x, y, norm="linf", eps=0.02, steps=3, restarts=4, seed=1)
+    assert calls[0] == 96 and len(calls) == 4 * 4  # (3 steps + 1 scoring) per restart
+    assert 0 < calls[-1] < 96 and calls[4] < 96  # later restarts see only the images not yet fooled
+    ref = _pgd_every_image_every_restart(model, x, y, eps=0.02, steps=3, restarts=4, seed=1)
+    assert torch.allclose(ours, ref, atol=1e-6, rtol=0)

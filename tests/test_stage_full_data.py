@@ -1,8 +1,11 @@
 """Packing the full data sets into chunks for a GPU machine, and joining them there (issue 16 item 4)."""
 
 import importlib.util
+import io
+import lzma
 import shutil
 
+import numpy as np
 import pytest
 
 from scpaper.book import runtime
@@ -15,15 +18,16 @@ _spec.loader.exec_module(stage)
 
 @pytest.fixture
 def fake_data(tmp_path, monkeypatch):
-    """A small fake $SCPAPER_DATA: three CIFAR-10 files and one MNIST file of known sizes, registered by their sha256."""
+    """A small fake $SCPAPER_DATA: three CIFAR-10 files (random bytes, so xz cannot shrink them) and one MNIST file."""
     source = tmp_path / "source"
     sizes = {"cifar10/train_images_00.npy": 2500, "cifar10/train_labels.npy": 300,
-             "cifar10/test_images.npy": 1200, "mnist/t10k-labels-idx1-ubyte.gz": 0}
+             "cifar10/test_images.npy": 1200, "mnist/t10k-labels-idx1-ubyte.gz": 50}
+    rng = np.random.default_rng(0)
     registry = {}
-    for i, (name, size) in enumerate(sizes.items()):
+    for name, size in sizes.items():
         path = source / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes((i * 7 + j) % 251 for j in range(size)))
+        path.write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
         registry[name] = DataFile(sha256_of(path), "test")
     registry["natural_images/x.png"] = DataFile("0" * 64, "test")  # not packed: full scale does not read it
     monkeypatch.setattr(stage, "REGISTRY", registry)
@@ -34,19 +38,34 @@ def fake_data(tmp_path, monkeypatch):
 def test_pack_then_join_gives_back_every_file(fake_data, tmp_path):
     source, sizes = fake_data
     folders = stage.pack(tmp_path / ".stage", chunk=1000)
-    assert [f.name for f in folders] == ["a", "b", "c", "d"]  # 4000 bytes in chunks of at most 1000
+    packed = sum(p.stat().st_size for f in folders for p in f.rglob("*") if p.is_file())
+    assert 4000 < packed < 4400  # random bytes: xz adds its headers and saves nothing
+    assert [f.name for f in folders] == ["a", "b", "c", "d", "e"][:-(-packed // 1000)]
     for folder in folders:
         assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= 1000
-    assert (tmp_path / ".stage/a/cifar10/train_images_00.npy.part-1-of-3").is_file()
-    assert not list((tmp_path / ".stage").rglob("x.png"))
+    assert (tmp_path / ".stage/a/cifar10/train_images_00.npy.xz.part-1-of-3").is_file()
+    assert not list((tmp_path / ".stage").rglob("x.png*")) and not list((tmp_path / ".stage").rglob("mnist"))
+    assert sorted(p.name for p in (tmp_path / ".stage").iterdir()) == [f.name for f in folders]  # no work files left
     machine = tmp_path / "scdata"  # what `cp -r .stage/X/* $HOME/scdata/` builds up, chunk by chunk
     for folder in folders:
         shutil.copytree(folder, machine, dirs_exist_ok=True)
     joined = stage.join(machine)
-    assert {p.relative_to(machine).as_posix() for p in joined} == {"cifar10/train_images_00.npy", "cifar10/test_images.npy"}
-    for name in sizes:
+    cifar = [n for n in sizes if n.startswith("cifar10/")]
+    assert sorted(p.relative_to(machine).as_posix() for p in joined) == sorted(cifar)
+    for name in cifar:
         assert (machine / name).read_bytes() == (source / name).read_bytes()
-    assert not list(machine.rglob("*.part-*"))
+    assert sorted(p.relative_to(machine).as_posix() for p in machine.rglob("*") if p.is_file()) == sorted(cifar)
+
+
+def test_xz_with_the_delta_filter_shrinks_images_and_gives_them_back(tmp_path):
+    ramp = np.add.outer(np.arange(32), np.arange(32)).astype(np.uint8)  # smooth like a photograph, three colours
+    images = np.stack([ramp, ramp // 2, 255 - ramp], axis=-1)[None].repeat(8, 0)
+    raw = tmp_path / "images.npy"
+    np.save(raw, images)
+    packed = stage.compress(raw, tmp_path / "out" / "images.npy.xz")
+    assert packed.stat().st_size < raw.stat().st_size / 10
+    assert np.array_equal(np.load(io.BytesIO(lzma.decompress(packed.read_bytes()))), images)
+    assert [p.name for p in packed.parent.iterdir()] == ["images.npy.xz"]
 
 
 def test_join_names_missing_parts_and_corrupt_files(fake_data, tmp_path):
@@ -54,14 +73,25 @@ def test_join_names_missing_parts_and_corrupt_files(fake_data, tmp_path):
     machine = tmp_path / "scdata"
     for folder in folders[:2]:
         shutil.copytree(folder, machine, dirs_exist_ok=True)
-    with pytest.raises(DataError, match=r"train_images_00.npy: parts \[3\] of 3 are missing"):
+    with pytest.raises(DataError, match=r"train_images_00.npy.xz: parts \[3\] of 3 are missing"):
         stage.join(machine)
     for folder in folders[2:]:
         shutil.copytree(folder, machine, dirs_exist_ok=True)
-    part = machine / "cifar10/train_images_00.npy.part-3-of-3"
+    part = machine / "cifar10/train_images_00.npy.xz.part-2-of-3"
     part.write_bytes(b"x" * part.stat().st_size)
-    with pytest.raises(DataError, match=r"cifar10/train_images_00.npy joined from its parts has sha256 \w+, expected"):
+    with pytest.raises(DataError, match=r"cifar10/train_images_00.npy.xz cannot be decompressed \(.+\): copy its chunks again"):
         stage.join(machine)
+    assert not (machine / "cifar10/train_images_00.npy").exists() and not list(machine.rglob("*.partial"))
+
+
+def test_join_checks_the_unpacked_files_sha256(fake_data, tmp_path, monkeypatch):
+    folders = stage.pack(tmp_path / ".stage", chunk=10_000)
+    registry = dict(stage.REGISTRY)
+    registry["cifar10/test_images.npy"] = DataFile("f" * 64, "test")
+    monkeypatch.setattr(stage, "REGISTRY", registry)
+    with pytest.raises(DataError, match=r"cifar10/test_images.npy unpacked has sha256 \w+, expected f{64}: copy"):
+        stage.join(folders[0])
+    assert not (folders[0] / "cifar10/test_images.npy").exists()
 
 
 def test_default_chunk_fits_a_device_call_and_bad_sizes_are_one_line(capsys):
