@@ -299,8 +299,9 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
     Random CIFAR-shaped inputs; SGD steps in channels_last on CUDA, under bf16 autocast when amp (the CSC stem
     stays fp32 either way; amp=False runs every layer in fp32, like for like with fp32 training). Each round times
     `steps` steps of every model in turn (after a warm-up step); the median round is reported ('<mode>_img_s')
-    beside every round ('<mode>_rounds', paired across models by round). Memory is
-    the CUDA peak allocation on a GPU and, on every device, the activation bytes saved for backward.
+    beside every round ('<mode>_rounds', paired across models by round). Memory is, on a GPU, the peak CUDA
+    allocation of a training step after the first, less what was allocated before the model came to the device
+    (the batch and the models measured before it), and, on every device, the activation bytes saved for backward.
     """
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
@@ -329,16 +330,19 @@ def throughput(models: dict[str, nn.Module], *, batch_size: int, steps: int, dev
     result: dict[str, dict[str, float]] = {}
     opts = {}
     for name, model in models.items():
+        before = torch.cuda.memory_allocated(device) if on_gpu else 0  # the batch and the models measured already
         model.to(device, memory_format=_memory_format(device))
         opts[name] = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
         result[name] = {"params": float(sum(p.numel() for p in model.parameters())),
                         "saved_mb": saved_bytes(model, x[: min(batch_size, 128)]) / 2**20 * batch_size / min(batch_size, 128)}
-        if on_gpu:
-            torch.cuda.reset_peak_memory_stats(device)
+        if on_gpu:  # a step in the steady state (momentum buffers resident), over what was allocated before this model
             model.train()
             train_step(model, opts[name])
             sync()
-            result[name]["peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            torch.cuda.reset_peak_memory_stats(device)
+            train_step(model, opts[name])
+            sync()
+            result[name]["peak_mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
     for _ in range(rounds):
         for mode, step in (("train", train_step), ("infer", infer_step)):
             for name, model in models.items():
