@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import skimage.util
 import torch
@@ -50,6 +52,17 @@ def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0, split
     else:
         x = skimage.util.random_noise(x, mode="s&p", amount=c, rng=rng)
     return torch.from_numpy(np.uint8(np.clip(x, 0, 1) * 255))
+
+
+def corrupt_all(images: torch.Tensor, seed: int = 0, split: str = "test", workers: int = 1) -> dict[tuple[str, int], torch.Tensor]:
+    """corrupt() at every kind and severity 1–5, keyed (kind, severity), drawn in `workers` threads.
+
+    Each set has its own random stream, so the sets are those corrupt() gives one by one; numpy draws and
+    computes outside the GIL, so threads share the work.
+    """
+    jobs = [(kind, s) for kind in CORRUPTIONS for s in range(1, 6)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return dict(zip(jobs, pool.map(lambda job: corrupt(images, job[0], job[1], seed, split=split), jobs)))
 
 
 @torch.no_grad()

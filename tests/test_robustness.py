@@ -24,6 +24,14 @@ def test_corruption_is_deterministic_uint8_and_grows_with_severity(images, kind)
     assert all(a < b for a, b in zip(change, change[1:]))
 
 
+def test_corrupt_all_in_threads_gives_the_sets_corrupt_gives_one_by_one(images):
+    sets = robustness.corrupt_all(images, seed=5, split="val", workers=3)
+    assert list(sets) == [(k, s) for k in robustness.CORRUPTIONS for s in range(1, 6)]
+    for (kind, s), noisy in sets.items():
+        assert torch.equal(noisy, robustness.corrupt(images, kind, s, seed=5, split="val"))
+    assert not torch.equal(sets["gaussian", 3], robustness.corrupt(images, "gaussian", 3, seed=5, split="test"))
+
+
 def test_gaussian_and_shot_noise_have_their_closed_form_spread():
     grey = torch.full((64, 3, 32, 32), 128, dtype=torch.uint8)
     x = 128 / 255

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from scpaper import robustness, sdnet
 from scpaper.book import plotting
 from scpaper.book.cache import cached
-from scpaper.book.runtime import Preset
+from scpaper.book.runtime import Preset, threads
 from scpaper.data import CIFAR10_SUBSET
 
 trained = cached(data=CIFAR10_SUBSET)(sdnet.trained)
@@ -239,13 +239,14 @@ def corruption_sweep(spec: dict, split: str, n: int, lams: tuple[float, ...], se
     kinds = robustness.CORRUPTIONS
     correct = np.zeros((len(kinds), 6, len(lams), len(X)), dtype=bool)
     res = np.zeros((len(kinds), 6))
+    noisy = robustness.corrupt_all(X, seed, split, threads())
     bar = tqdm(total=(1 + 5 * len(kinds)) * len(lams), desc=f"λ sweep ({split})", leave=False)
     for k, kind in enumerate(kinds):
         for s in range(6):
             if s == 0 and k > 0:
                 correct[k, 0], res[k, 0] = correct[0, 0], res[0, 0]
                 continue
-            Xc = robustness.corrupt(X, kind, s, seed, split=split)
+            Xc = X if s == 0 else noisy[kind, s]
             res[k, s] = robustness.stem_residuals(sdnet.set_lambda(model, lam0), Xc).mean()
             for j, lam in enumerate(lams):
                 correct[k, s, j] = robustness.scores(sdnet.set_lambda(model, lam), Xc, y)[0]
@@ -261,8 +262,9 @@ def corruption_accuracy(spec: dict, n: int, seed: int = 0) -> np.ndarray:
     X, y = _split(spec, "test", n)
     model = from_spec(spec)
     clean = robustness.evaluate(model, X, y)[0]
-    return np.array([[clean] + [robustness.evaluate(model, robustness.corrupt(X, kind, s, seed, split="test"), y)[0]
-                                for s in range(1, 6)] for kind in robustness.CORRUPTIONS])
+    noisy = robustness.corrupt_all(X, seed, "test", threads())
+    return np.array([[clean] + [robustness.evaluate(model, noisy[kind, s], y)[0] for s in range(1, 6)]
+                     for kind in robustness.CORRUPTIONS])
 
 
 @cached(data=CIFAR10_SUBSET)
