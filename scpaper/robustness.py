@@ -54,7 +54,7 @@ def corrupt(images: torch.Tensor, kind: str, severity: int, seed: int = 0, split
     return torch.from_numpy(np.uint8(np.clip(x, 0, 1) * 255))
 
 
-def corrupt_all(images: torch.Tensor, seed: int = 0, split: str = "test", workers: int = 1) -> dict[tuple[str, int], torch.Tensor]:
+def corrupt_all(images: torch.Tensor, seed: int, split: str, workers: int) -> dict[tuple[str, int], torch.Tensor]:
     """corrupt() at every kind and severity 1–5, keyed (kind, severity), drawn in `workers` threads.
 
     Each set has its own random stream, so the sets are those corrupt() gives one by one; numpy draws and

@@ -283,6 +283,18 @@ def test_pgd_restarts_keep_an_image_fooled_early_whatever_later_restarts_do():
         assert torch.equal(runs[-1][fooled[k]], runs[k][fooled[k]])
 
 
+def test_pgd_attacks_a_lone_image_and_stops_once_every_image_is_fooled():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)).eval()
+    x = torch.full((1, 3, 8, 8), 0.5)
+    with torch.no_grad():
+        margin = model(x)[0]
+        model[1].bias[0] -= margin[0] - margin[1] - 1e-3  # class 0 ahead by 10⁻³: one ascent step flips it
+    y = torch.zeros(1, dtype=torch.long)
+    once = robustness.pgd(model, x, y, norm="linf", eps=0.05, steps=1, restarts=1, seed=4)
+    assert not torch.equal(once, x) and bool(model(once).argmax(1) != y)  # the one image is attacked, and fooled
+    assert torch.equal(robustness.pgd(model, x, y, norm="linf", eps=0.05, steps=1, restarts=3, seed=4), once)
+
+
 def test_pgd_on_a_cpu_attacks_a_float32_model_like_its_float64_copy():
     torch.manual_seed(6)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.Tanh(), nn.Linear(16, 10)).eval()
