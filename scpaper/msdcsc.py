@@ -112,7 +112,12 @@ class MSDCSCNet(nn.Module):
         self.readout = nn.Linear((in_channels + growth * n_layers) * READOUT_GRID ** 2, n_classes)
 
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Γ₀ = x (non-negative images) and every layer's code Γ₁ … Γ_N."""
+        """Γ₀ = x (non-negative images) and every layer's code Γ₁ … Γ_N, in the weights' dtype even under autocast."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self._codes(x.to(self.atoms[0].dtype))
+
+    def _codes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """codes() without the autocast guard."""
         out = [x]
         for i, W in enumerate(self.atoms):
             beta_carried = F.softplus(self.rho_carried[i]) if self.carried_threshold else 0.0

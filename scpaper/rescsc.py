@@ -169,7 +169,15 @@ class CSCNet(nn.Module):
         return self.readout(F.adaptive_avg_pool2d(self.codes(x), READOUT_GRID).flatten(1))
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """The last layer's code of images x (B, C, H, W): what the read-out pools."""
+        """The last layer's code of images x (B, C, H, W): what the read-out pools, in the weights' dtype even under autocast.
+
+        In bf16 the residual correction Dᵀx − DᵀDy and the small thresholds β would lose most of their digits.
+        """
+        with torch.autocast(x.device.type, enabled=False):
+            return self._codes(x.to(self.dictionaries[0].dtype))
+
+    def _codes(self, x: torch.Tensor) -> torch.Tensor:
+        """codes() without the autocast guard."""
         size = tuple(x.shape[-2:])
         Ds = [W / lipschitz(W.detach(), size).sqrt() for W in self.dictionaries]
         betas = [F.softplus(rho) for rho in self.rhos]

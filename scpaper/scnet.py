@@ -66,7 +66,13 @@ class LassoSC(NonNegSC):
         self.steps, self.step = steps, step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """FISTA iterate after `steps` steps for every patch of x, shape (N, n_filters, H', W')."""
+        """FISTA iterate after `steps` steps for every patch of x, shape (N, n_filters, H', W'), in the weights' dtype
+        even under autocast (the Gram matrix and the small differences Gz − c would lose their digits in bf16)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self._fista(x.to(self.weight.dtype))
+
+    def _fista(self, x: torch.Tensor) -> torch.Tensor:
+        """forward() without the autocast guard."""
         self.project()
         c = F.conv2d(x, self.weight, stride=self.stride)
         D = self.weight.flatten(1)

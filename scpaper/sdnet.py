@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from scpaper import data, train
-from scpaper.fista import iterate
+from scpaper.fista import T_AFTER_FIRST_STEP, iterate
 
 ARCHS = ("resnet", "sdnet")
 
@@ -119,7 +119,7 @@ class CSCLayer(nn.Module):
             Dtx = self.adjoint(x, W)
             c = F.relu(eta * (Dtx - self._lam))  # the first step from zero, without the zero products
             return iterate(lambda z: F.relu(z + eta * (Dtx - self.adjoint(self.synthesize(z, W), W) - self._lam)),
-                           c, self.n_iter - 1, momentum=self.fista)
+                           c, self.n_iter - 1, momentum=self.fista, t=T_AFTER_FIRST_STEP)
 
     def residual(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Per-image reconstruction error ‖x − Dc‖₂ (Algorithm 1's r)."""
@@ -400,9 +400,10 @@ def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> 
     """
     from scpaper import lasso
 
-    probe = copy.deepcopy(layer).double()
+    probe = copy.deepcopy(layer).cpu().double()  # the exact solver and its explicit matrix run on the CPU
+    x = x.detach().cpu().double()
     D = dictionary_matrix(probe, tuple(x.shape[-2:]))
-    X = x.flatten(1).double()
+    X = x.flatten(1)
     exact = lasso.solve(D, X, probe.lam, nonneg=True)
     star = exact.codes
 
@@ -413,7 +414,7 @@ def lasso_gap(layer: CSCLayer, x: torch.Tensor, iterations: tuple[int, ...]) -> 
     out = {"iterations": tuple(iterations), "certified_fraction": exact.certified_fraction,
            "nonzero_fraction": float((star > 0).double().mean())}
     for name, fista in (("ista", False), ("fista", True)):
-        codes = unrolled_codes(probe, x.double(), iterations, fista)
+        codes = unrolled_codes(probe, x, iterations, fista)
         err, gap, cosine, overlap = [], [], [], []
         for n in iterations:
             c = codes[n].flatten(1)

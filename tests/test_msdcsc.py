@@ -89,3 +89,15 @@ def test_fit_groups_set_weight_decay_and_learning_rate_per_parameter():
     with pytest.raises(ValueError, match="unknown keys"):
         fit(net, X, y, epochs=1, batch_size=4, lr=0.1, prepare=msdcsc.UnitImages(1), progress=False,
             groups=lambda name: {"momentum": 0.5})
+
+
+def test_codes_stay_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    net = msdcsc.MSDCSCNet(3, 2, 2, 1)
+    x = torch.rand(2, 3, 12, 12)
+    reference = net.codes(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.nn.functional.conv2d(x, net.atoms[0]).dtype == torch.bfloat16  # autocast is active
+        codes = net.codes(x)
+    assert all(c.dtype == torch.float32 for c in codes)
+    assert all(torch.allclose(c, r, atol=1e-6) for c, r in zip(codes, reference))

@@ -98,3 +98,15 @@ def test_identity_init_keeps_the_signal_of_a_deep_stack(residual):
             stem = net.dictionaries[0] / rescsc.lipschitz(net.dictionaries[0], (16, 16)).sqrt()
             kept[init] = (net.codes(x).norm() / rescsc.layered_step(x, stem, 0.0, 1.0).norm()).item()
     assert kept["identity"] > 0.1 and kept["delta"] < 0.01
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_codes_stay_fp32_under_bf16_autocast(residual):
+    torch.manual_seed(0)
+    net = rescsc.CSCNet(3, 4, residual=residual, init="identity", rho0=-8.0)  # thresholds ~3e-4: lost in bf16
+    x = torch.rand(2, 3, 8, 8)
+    reference = net.codes(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.nn.functional.conv2d(x, net.dictionaries[0]).dtype == torch.bfloat16  # autocast is active
+        codes = net.codes(x)
+    assert codes.dtype == torch.float32 and torch.allclose(codes, reference, atol=1e-6)

@@ -51,6 +51,16 @@ def test_cuda_without_gpu_is_one_line_error():
         runtime.pick_device("tpu")
 
 
+@pytest.mark.parametrize("name", ["cuda", "auto"])
+def test_a_gpu_run_computes_fp32_convolutions_in_fp32(monkeypatch, name):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # cuDNN's default; restored afterwards
+    assert runtime.pick_device(name).type == "cuda"
+    assert torch.backends.cudnn.allow_tf32 is False
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    assert runtime.pick_device("cpu").type == "cpu" and torch.backends.cudnn.allow_tf32 is True  # the CPU has no TF32
+
+
 def test_seeding_makes_draws_repeat():
     a = (runtime.seed_everything(3).normal(size=4), torch.rand(4), np.random.rand(2))
     b = (runtime.seed_everything(3).normal(size=4), torch.rand(4), np.random.rand(2))

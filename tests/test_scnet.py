@@ -126,3 +126,13 @@ def test_mnist_split_takes_the_rows_of_the_validation_split():
     assert torch.equal(split["train"][0], Xtr[:1000]) and torch.equal(split["train"][1], ytr[:1000])
     assert torch.equal(split["val"][0], Xv) and torch.equal(split["val"][1], yv)
     assert torch.equal(split["test"][0], Xt[:200, None]) and torch.equal(split["test"][1], yt[:200])
+
+
+def test_lasso_layer_stays_fp32_under_bf16_autocast(x):
+    torch.manual_seed(0)
+    layer = scnet.LassoSC(1, 12, 5, 3, lam_min=0.05, steps=20)
+    reference = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert F.conv2d(x, layer.weight).dtype == torch.bfloat16  # autocast is active
+        codes = layer(x)
+    assert codes.dtype == torch.float32 and torch.allclose(codes, reference, atol=1e-6)

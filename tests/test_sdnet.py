@@ -243,20 +243,23 @@ def test_layer_computes_in_the_wider_of_its_weights_dtype_and_float32():
     assert layer.double()(x).dtype == torch.float64
 
 
-def test_fista_extrapolates_first_into_the_fourth_step(layer):
+def test_fista_extrapolates_first_into_the_third_step(layer):
     x = torch.randn(2, 3, 5, 5, dtype=torch.double)
     layer(x)  # estimates L at this size; the copies in unrolled_codes keep it
     ista = sdnet.unrolled_codes(layer, x, (1, 2, 3, 4))
     fista = sdnet.unrolled_codes(layer, x, (1, 2, 3, 4), fista=True)
-    for n in (1, 2, 3):  # Beck & Teboulle's t₁ = 1 makes the first extrapolation (t₁ − 1)/t₂ · (c₂ − c₁) vanish
+    for n in (1, 2):  # Beck & Teboulle: y₂ = x₁ + (t₁ − 1)/t₂ · (x₁ − x₀) = x₁, since t₁ = 1
         assert torch.equal(ista[n], fista[n])
     eta, lam = 0.9 / layer.lipschitz, layer.lam
     step = lambda z: F.relu(z + eta * layer.adjoint(x - layer.synthesize(z)) - eta * lam)
-    assert torch.allclose(ista[4], step(ista[3]))
+    assert torch.allclose(ista[3], step(ista[2]))
     t2 = (1 + 5 ** 0.5) / 2
     t3 = (1 + (1 + 4 * t2 ** 2) ** 0.5) / 2
-    assert torch.allclose(fista[4], step(ista[3] + (t2 - 1) / t3 * (ista[3] - ista[2])))
-    assert not torch.allclose(fista[4], ista[4])
+    t4 = (1 + (1 + 4 * t3 ** 2) ** 0.5) / 2
+    y3 = ista[2] + (t2 - 1) / t3 * (ista[2] - ista[1])
+    assert torch.allclose(fista[3], step(y3))
+    assert not torch.allclose(fista[3], ista[3])
+    assert torch.allclose(fista[4], step(fista[3] + (t3 - 1) / t4 * (fista[3] - ista[2])))
 
 
 def test_unrolled_codes_leave_the_layer_untouched(layer):
@@ -316,7 +319,8 @@ def test_lasso_gap_measures_the_unrolled_codes_against_the_certified_solution(la
     assert gap["iterations"] == (1, 2, 3, 60) and gap["certified_fraction"] == 1.0
     assert gap["nonzero_fraction"] == pytest.approx(float((star > 0).double().mean()))
     assert 0 < gap["nonzero_fraction"] < 1
-    assert gap["ista_error"][:3] == gap["fista_error"][:3] and gap["ista_gap"][:3] == gap["fista_gap"][:3]
+    assert gap["ista_error"][:2] == gap["fista_error"][:2] and gap["ista_gap"][:2] == gap["fista_gap"][:2]  # t₁ = 1
+    assert gap["ista_error"][2] != gap["fista_error"][2]  # the first extrapolation enters the third step
     codes = sdnet.unrolled_codes(layer, x, (1,))[1].flatten(1)
     err = ((codes - star).norm(dim=1) / star.norm(dim=1)).mean()
     F_ = lambda c: layer.lam * c.abs().sum(1) + 0.5 * (x.flatten(1) - c @ D.T).pow(2).sum(1)
