@@ -1,10 +1,9 @@
-"""Chapter 4's helpers: the digits its dictionaries start from, how far the atoms moved, split heads, and the least favourable k."""
+"""Chapter 4's helpers: the digits its dictionaries start from, how far the atoms moved and split heads."""
 
 import pytest
 import torch
 
 from scpaper import sensitivity
-from scpaper.book.intervals import Interval
 from scpaper.chapters import ch4_sensitivity as ch
 
 
@@ -24,13 +23,3 @@ def test_head_keeps_images_and_labels_together():
     split = sensitivity.Split(torch.arange(5 * 4).reshape(5, 2, 2).float(), torch.tensor([3, 1, 4, 1, 5]))
     first = ch.head(split, 3)
     assert torch.equal(first.images, split.images[:3]) and first.labels.tolist() == [3, 1, 4]
-
-
-def test_a_claim_about_every_k_is_decided_where_it_is_least_favourable():
-    comparisons = {"k=1": Interval(-2.0, -3.0, -1.0, 10, "t"), "k=10": Interval(1.0, 0.5, 1.5, 10, "t"),
-                   "k=100": Interval(3.0, 2.0, 4.0, 10, "t")}
-    assert ch.weakest(comparisons)[0] == ch.weakest(comparisons, "above")[0] == "k=1"  # lowest lower bound
-    assert ch.weakest(comparisons, "below")[0] == "k=100"  # highest upper bound: "never beats" fails there first
-    assert ch.weakest(comparisons, "within")[0] == "k=100"  # |4.0| is the end farthest from 0
-    with pytest.raises(ValueError, match="side must be one of above, below, within"):
-        ch.weakest(comparisons, "sideways")

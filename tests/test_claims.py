@@ -123,3 +123,13 @@ def test_intervals_match_scipy_and_are_deterministic():
 def test_shifted_interval_moves_every_bound():
     moved = iv(0.5, 1.5).shifted(1.0)
     assert (moved.estimate, moved.low, moved.high, moved.n) == (0.0, -0.5, 0.5, 100)
+
+
+def test_a_claim_about_every_k_is_decided_where_it_is_least_favourable():
+    comparisons = {"k=1": Interval(-2.0, -3.0, -1.0, 10, "t"), "k=10": Interval(1.0, 0.5, 1.5, 10, "t"),
+                   "k=100": Interval(3.0, 2.0, 4.0, 10, "t")}
+    assert intervals.weakest(comparisons)[0] == intervals.weakest(comparisons, "above")[0] == "k=1"  # lowest lower bound
+    assert intervals.weakest(comparisons, "below")[0] == "k=100"  # highest upper bound: "never beats" fails there first
+    assert intervals.weakest(comparisons, "within")[0] == "k=100"  # |4.0| is the end farthest from 0
+    with pytest.raises(ValueError, match="side must be one of above, below, within"):
+        intervals.weakest(comparisons, "sideways")

@@ -164,3 +164,12 @@ def over_items(statistic: Callable[[np.ndarray], float], n: int, what: str = "bo
     low, high = res.confidence_interval
     low, high = (estimate, estimate) if not np.isfinite([low, high]).all() else (float(low), float(high))
     return Interval(estimate, low, high, n, what)
+
+
+def weakest(comparisons: dict[str, Interval], side: str = "above") -> tuple[str, Interval]:
+    """The comparison a claim about every one of them must survive: the lowest lower bound ('above'), the highest upper
+    bound ('below') or the end farthest from 0 ('within')."""
+    rules = {"above": lambda iv: -iv.low, "below": lambda iv: iv.high, "within": lambda iv: max(abs(iv.low), abs(iv.high))}
+    if side not in rules:
+        raise ValueError(f"side must be one of {', '.join(rules)}, got {side!r}")
+    return max(comparisons.items(), key=lambda item: rules[side](item[1]))

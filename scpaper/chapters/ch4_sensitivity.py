@@ -150,7 +150,7 @@ def rip_figure(spectra: sensitivity.DigitSpectra) -> plt.Figure:
     axes[1].plot([1, top], [1, top], color="0.3", ls="--", lw=0.8, label="equal")
     axes[1].set_xscale("log")
     axes[1].set_yscale("log")
-    axes[1].set_xlabel("largest pair gain 1/√(1 − max dₐ·d_b) (eq 5)")
+    axes[1].set_xlabel("largest pair gain 1/√(1 − max |dₐ·d_b|) (eq 5)")
     axes[1].set_ylabel("largest gain 1/σ*")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
@@ -184,15 +184,6 @@ def compare(representations: dict[str, tuple[torch.Tensor, torch.Tensor, torch.T
 def fraction(holds: torch.Tensor | np.ndarray) -> Interval:
     """The fraction of digits on which a paired comparison holds, with its bootstrap interval over digits."""
     return intervals.mean(np.asarray(holds, dtype=np.float64))
-
-
-def weakest(comparisons: dict[str, Interval], side: str = "above") -> tuple[str, Interval]:
-    """The comparison a claim about every one of them must survive: the lowest lower bound ('above'), the highest upper
-    bound ('below') or the end farthest from 0 ('within')."""
-    rules = {"above": lambda iv: -iv.low, "below": lambda iv: iv.high, "within": lambda iv: max(abs(iv.low), abs(iv.high))}
-    if side not in rules:
-        raise ValueError(f"side must be one of {', '.join(rules)}, got {side!r}")
-    return max(comparisons.items(), key=lambda item: rules[side](item[1]))
 
 
 def steps(values: dict[float, torch.Tensor]) -> dict[str, Interval]:
