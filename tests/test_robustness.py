@@ -215,13 +215,16 @@ def test_algorithm1_returns_every_choice_against_independent_references():
     lams = (0.1, 0.3, 0.5, 0.7, 0.9)
     val, test = sweep(rng, lams), sweep(rng, lams)
     out = robustness.algorithm1(val, test, lam0=0.62)  # nearest swept λ: 0.7
-    assert set(out) == {"fixed", "algorithm1", "oracle", "lam_algorithm1", "lam_oracle", "lam_val", "coef",
-                        "j_fixed", "j_algorithm1", "j_oracle"}
+    assert set(out) == {"fixed", "algorithm1", "informed", "oracle", "lam_algorithm1", "lam_informed", "lam_oracle", "coef",
+                        "j_fixed", "j_algorithm1", "j_informed", "j_oracle"}
     assert out["j_fixed"].shape == (2, 3) and (out["j_fixed"] == 3).all() and np.array_equal(out["fixed"], test["acc"][:, :, 3])
     assert np.array_equal(out["oracle"], test["acc"].max(2)) and np.array_equal(out["lam_oracle"], np.take(lams, out["j_oracle"]))
     for k in range(2):
         best = [lams[int(np.argmax(val["acc"][k, s]))] for s in range(3)]
-        assert np.allclose(out["lam_val"][k], best)
+        assert np.allclose(out["lam_informed"][k], best)
+        for s in range(3):  # chosen on validation, scored on test
+            j = lams.index(best[s])
+            assert out["j_informed"][k, s] == j and out["informed"][k, s] == test["acc"][k, s, j]
         design = np.stack([np.ones(3), val["residual"][k]], 1)  # least squares λ ≈ a + b·r
         assert np.allclose(out["coef"][k], np.linalg.lstsq(design, np.array(best), rcond=None)[0])
         for s in range(3):

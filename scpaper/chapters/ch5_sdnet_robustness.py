@@ -27,6 +27,7 @@ PAPER_MEMORY_GB = {"resnet": 1.0, "sdnet": 1.2}
 PAPER_PGD = {"linf": {"resnet": 0.01, "sdnet_lam0": 0.11, "sdnet_tuned": 35.18},
              "l2": {"resnet": 29.47, "sdnet_lam0": 29.95, "sdnet_tuned": 62.80}}  # Table 4, %
 NAMES = {"resnet": "ResNet-18", "sdnet": "SDNet-18"}
+PAPER_WIDTH = 64  # channels of ResNet-18's first stage: the width the speed and memory rows are decided at
 
 
 def fig_lasso_gap(gap: dict, atoms: torch.Tensor, n_iter: int) -> plt.Figure:
@@ -103,13 +104,14 @@ def fig_algorithm1(val: dict, test: dict, alg: dict, resnet_acc: np.ndarray) -> 
         a, b = alg["coef"][k]
         r = np.concatenate([val["residual"][k], test["residual"][k]])
         grid = np.linspace(r.min(), r.max(), 20)
-        ax.plot(val["residual"][k], alg["lam_val"][k], "o", label=r"validation best $\lambda_c$")
+        ax.plot(val["residual"][k], alg["lam_informed"][k], "o", label=r"validation best $\lambda_c$")
         ax.plot(grid, a + b * grid, "-", color="0.3", label=r"least-squares $\lambda(r)$")
         ax.plot(test["residual"][k], alg["lam_oracle"][k], "x", ms=8, label=r"test best $\lambda$ (oracle)")
         ax.set_title(f"({'abcd'[k]}) {kind}: fit on validation")
         ax.set_xlabel("mean CSC residual $r$")
         ax = axes[1, k]
         for key, label, style in (("fixed", r"SDNet, fixed $\lambda_0$", "o-"), ("algorithm1", "SDNet, Algorithm 1", "s-"),
+                                  ("informed", r"SDNet, $\lambda$ chosen on validation per noise", "d-"),
                                   ("oracle", r"SDNet, oracle $\lambda$ (test)", "^--")):
             ax.plot(sev, 100 * alg[key][k], style, label=label)
         ax.plot(sev, 100 * resnet_acc[k], "k:", label="ResNet-18")
