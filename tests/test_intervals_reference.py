@@ -228,3 +228,44 @@ def test_paired_over_seeds_with_one_seed_is_the_paired_bootstrap_and_refuses_bad
         intervals.paired_over_seeds(np.ones(3), np.ones(3))
     with pytest.raises(ValueError, match="NaN or inf"):
         intervals.paired_over_seeds([[1.0, math.nan]], [[0.0, 0.0]])
+
+
+def test_paired_over_seeds_is_owens_resampling_of_seeds_and_items():
+    """The same draws written out: seeds and items resampled independently, 2,000 times, percentile interval."""
+    rng = np.random.default_rng(7)
+    a, b = rng.random((3, 40)) < 0.8, rng.random((3, 40)) < 0.7  # boolean correctness, as chapters keep it
+    got = intervals.paired_over_seeds(a, b)
+    assert intervals.paired_over_seeds(a, b) == got  # a fixed seed: the same interval every call
+    d = a.astype(np.float64) - b.astype(np.float64)
+    draw = np.random.default_rng(intervals.SEED)
+    means = []
+    for _ in range(intervals.RESAMPLES):
+        seeds = draw.choice(3, 3)
+        items = draw.choice(40, 40)
+        means.append(d[np.ix_(seeds, items)].mean())
+    low, high = np.quantile(means, [0.025, 0.975])
+    assert got.estimate == pytest.approx(d.mean())
+    assert got.low == pytest.approx(low, abs=0.02) and got.high == pytest.approx(high, abs=0.02)
+    assert (got.high - got.estimate) / (got.estimate - got.low) == pytest.approx(1.0, abs=0.05)  # both tails at 2.5 %
+
+
+def test_paired_over_seeds_takes_the_point_interval_only_for_constant_differences():
+    one_sided = intervals.paired_over_seeds([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]], np.zeros((2, 3)))  # differences 0 or 1
+    assert one_sided.low < one_sided.estimate < one_sided.high
+    same = intervals.paired_over_seeds(np.ones((3, 4)), np.zeros((3, 4)))
+    assert (same.n, same.method) == (12, "paired bootstrap over seeds × items")
+
+
+@pytest.mark.parametrize("a, b, shapes", [(np.ones((2, 3)), np.ones((2, 4)), r"\(2, 3\) and \(2, 4\)"),
+                                          (np.ones((2, 0)), np.ones((2, 0)), r"\(2, 0\) and \(2, 0\)")])
+def test_paired_over_seeds_refuses_unequal_or_empty_arrays(a, b, shapes):
+    with pytest.raises(ValueError, match=rf"^need two equal \(seeds, items\) arrays, got shapes {shapes}$"):
+        intervals.paired_over_seeds(a, b)
+
+
+@pytest.mark.parametrize("bad", ["a", "b"])
+def test_paired_over_seeds_refuses_nan_in_either_array(bad):
+    a, b = np.zeros((2, 3)), np.zeros((2, 3))
+    (a if bad == "a" else b)[1, 2] = math.nan
+    with pytest.raises(ValueError, match=r"^a or b holds NaN or inf values$"):
+        intervals.paired_over_seeds(a, b)
