@@ -75,3 +75,24 @@ def test_by_seed_stacks_the_matching_nets_in_seed_order():
     assert got.shape == (2, 400) and got.mean(1).tolist() == [0.75, 0.25]
     with pytest.raises(ValueError, match="no trained net matches"):
         ch.by_seed(rows, kind="resnet")
+
+
+@pytest.mark.parametrize("kind", ["plain", "res", "resnet"])
+def test_csc_nets_train_without_weight_decay_on_their_thresholds(monkeypatch, kind):
+    """β = softplus(ρ): weight decay on ρ would pull ρ to 0 and β up towards ln 2."""
+    cfg = runtime.preset("res_msd_csc", "smoke")
+    seen = {}
+
+    def fake_fit(net, X, y, **kwargs):
+        seen.update(net=net, groups=kwargs.get("groups"))
+        return [1.0]
+
+    monkeypatch.setattr(ch, "cifar_split", lambda cfg: (torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.zeros(2, dtype=torch.long),
+                                                        torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.zeros(2, dtype=torch.long)))
+    monkeypatch.setattr(ch, "fit", fake_fit)
+    monkeypatch.setattr(ch, "predict", lambda net, X, **kw: torch.zeros(len(X), dtype=torch.long))
+    ch.train_csc.__wrapped__(cfg, 1, kind, torch.device("cpu"), 0)
+    names = [name for name, _ in seen["net"].named_parameters()]
+    thresholds = [name for name in names if name.startswith("rhos.")]
+    assert thresholds and all(seen["groups"](name) == {"weight_decay": 0.0} for name in thresholds)
+    assert all(seen["groups"](name) == {} for name in names if name not in thresholds)
