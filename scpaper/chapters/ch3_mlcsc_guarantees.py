@@ -409,7 +409,7 @@ def chapter_claims(cfg, single: pd.DataFrame, welch: float, twins: tuple[torch.T
     outside = [int(j) for j, v in means["average (random null)"].items() if not low <= v <= high]
     worst_acc = float(nets["test accuracy"].min())
     out.append(claims.gated(claims.empirical(
-        "nets", f"trained conv layers have low average coherence, in the range of Shang's table ({low:g}–{high:g})",
+        "nets", f"trained conv layers' average coherence lies in the range of Shang's table ({low:g}–{high:g})",
         "Shang 2015 (slides)", per_layer[tightest].shifted(centre), half, "within",
         what=f"layer-{tightest} average − {centre:g} (the layer nearest an edge)", fmt=".3f",
         detail=f"{nets.seed.nunique()} seeds; trained " + ", ".join(f"{v:.3f}" for v in means["average (trained)"])
