@@ -76,6 +76,8 @@ def test_report_writes_record_and_table(tmp_path, monkeypatch):
     gap = next(c for c in record["claims"] if c["key"] == "gap")
     assert (gap["low"], gap["high"], gap["n"], gap["kind"]) == (-3.0, -1.0, 100, "empirical")
     assert "> 0 pts" in gap["rule"]
+    recorded = Interval(gap["estimate"], gap["low"], gap["high"], gap["n"], "from the record")
+    assert claims.decide(recorded, gap["margin"], gap["side"]) == gap["verdict"]  # the record decides itself
 
 
 def test_repeated_keys_and_bad_scale_rejected():

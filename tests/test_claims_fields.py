@@ -41,7 +41,7 @@ def test_empirical_record_in_full():
                          0.25, "above", what="Δ accuracy", unit=" pts", fmt=".2f", detail="3 seeds")
     assert c == claims.Claim("gain", "empirical", "sparse beats dense", "+2 points",
                              "Δ accuracy 1.25 pts [0.50 pts, 2.00 pts]; 3 seeds", "reproduced",
-                             "Δ accuracy > 0.25 pts (95 % CI, paired bootstrap)", 300, 1.25, 0.5, 2.0)
+                             "Δ accuracy > 0.25 pts (95 % CI, paired bootstrap)", 300, 1.25, 0.5, 2.0, 0.25, "above")
     plain = claims.empirical("k", "s", "p", iv(-0.2, 0.1), 0.5, "within")
     assert (plain.measured, plain.rule, plain.verdict) == ("-0.05 [-0.2, 0.1]", "|·| < 0.5 (95 % CI, built)", "reproduced")
     below = claims.empirical("k", "s", "p", iv(0.1, 0.2), 0.05, "below", unit="%")
@@ -120,10 +120,11 @@ def test_report_glues_every_claim_and_writes_the_record(tmp_path, monkeypatch):
                       "counts": {"control/failed": 1, "empirical/reproduced": 1},
                       "claims": [{"key": "gap", "kind": "empirical", "statement": "a gain", "paper": "+5 points",
                                   "measured": "2 pts [1 pts, 3 pts]", "verdict": "reproduced",
-                                  "rule": "> 0 pts (95 % CI, built)", "n": 40, "estimate": 2.0, "low": 1.0, "high": 3.0},
+                                  "rule": "> 0 pts (95 % CI, built)", "n": 40, "estimate": 2.0, "low": 1.0, "high": 3.0,
+                                  "margin": 0.0, "side": "above"},
                                  {"key": "ok", "kind": "control", "statement": "ü check", "paper": "e", "measured": "m",
                                   "verdict": "failed", "rule": "expected by construction", "n": None, "estimate": None,
-                                  "low": None, "high": None}]}
+                                  "low": None, "high": None, "margin": None, "side": None}]}
     assert list(record["counts"]) == sorted(record["counts"])
     with pytest.raises(ValueError, match=r"^claim keys repeat in chapter 'ch9'$"):
         claims.report("ch9", "smoke", [box[0], box[0]])

@@ -45,6 +45,8 @@ class Claim:
     estimate: float | None = None
     low: float | None = None
     high: float | None = None
+    margin: float | None = None  # an empirical claim's margin and side: decide(estimate, low, high; margin, side) = verdict
+    side: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -86,7 +88,7 @@ def empirical(key: str, statement: str, paper: str, interval: Interval, margin: 
     name = f"{what} " if what else ""
     measured = f"{name}{interval.text(fmt, unit)}" + (f"; {detail}" if detail else "")
     return Claim(key, "empirical", statement, paper, measured, verdict, f"{name}{rule} (95 % CI, {interval.method})",
-                 interval.n, _number(interval.estimate), _number(interval.low), _number(interval.high))
+                 interval.n, _number(interval.estimate), _number(interval.low), _number(interval.high), float(margin), side)
 
 
 def not_testable(key: str, statement: str, paper: str, reason: str, measured: str = "—") -> Claim:
